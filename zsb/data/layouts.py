@@ -1,0 +1,160 @@
+"""Reading each benchmark release's folder layout from disk.
+
+Every release stores one folder per class for each domain (sketches; photos, the retrieval gallery), but the
+releases differ in where those two folders live, how class folders are spelled and which image formats they
+hold. A :class:`Layout` names the two domain folders of one release; :func:`find_layout` picks the layout that a
+user's data root actually has, and the helpers below list class folders and image files, drop SAKE's duplicated
+photos and check that an image decodes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from zsb.errors import ConfigError, DataError
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+"""File extensions read as images, matched case-insensitively (TU-Berlin Extended mixes ``.jpg`` and ``.JPEG``)."""
+
+_JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg"})
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where one release keeps its two domain folders, each holding one sub-folder per class.
+
+    Attributes:
+        name: short name of the release layout (``"sempcyc"``, ``"sake"``, ...), used in messages and manifests.
+        description: which release uses it.
+        sketch_dir: the sketch folder, relative to the release's top folder (posix separators).
+        photo_dir: the photo (gallery) folder, relative to the release's top folder.
+        container: the release's top folder name (``"Sketchy"``, ``"TU-Berlin"``, ``"QuickDraw"``), or None when the
+            data root itself is the top folder. The data root may be either the folder that contains ``container``
+            or the ``container`` folder itself.
+        dedupe_photos_by_stem: keep one photo per file stem in each class folder (SAKE's Sketchy gallery holds the
+            original Sketchy photos twice, under two extensions).
+    """
+
+    name: str
+    description: str
+    sketch_dir: str
+    photo_dir: str
+    container: str | None = None
+    dedupe_photos_by_stem: bool = False
+
+    def top_folders(self, root: Path) -> list[Path]:
+        """The folders that may be this release's top folder for a given data root, most specific first."""
+        return [root / self.container, root] if self.container else [root]
+
+    def locate(self, root: Path) -> tuple[Path, Path] | None:
+        """The (sketch folder, photo folder) under ``root`` if both exist, else None."""
+        for top in self.top_folders(root):
+            sketch, photo = top / self.sketch_dir, top / self.photo_dir
+            if sketch.is_dir() and photo.is_dir():
+                return sketch, photo
+        return None
+
+    def expected(self) -> str:
+        """Human-readable sub-paths, for error messages."""
+        prefix = f"[{self.container}/]" if self.container else ""
+        return (
+            f"layout '{self.name}' ({self.description}): {prefix}{self.sketch_dir}/<class>/ and "
+            f"{prefix}{self.photo_dir}/<class>/"
+        )
+
+
+def describe_layouts(layouts: tuple[Layout, ...]) -> str:
+    """One line per supported layout, for error messages."""
+    return "\n".join(f"  - {layout.expected()}" for layout in layouts)
+
+
+def find_layout(
+    benchmark: str, layouts: tuple[Layout, ...], root: str | os.PathLike, layout_name: str | None = None
+) -> tuple[Layout, Path, Path]:
+    """The first of ``layouts`` (or the one named ``layout_name``) present under ``root``.
+
+    Returns (layout, sketch folder, photo folder). Raises DataError naming the root, the supported layouts and
+    their expected sub-paths when the root is missing or matches none of them.
+    """
+    root = Path(root).expanduser()
+    if layout_name is not None:
+        by_name = {layout.name: layout for layout in layouts}
+        if layout_name not in by_name:
+            raise ConfigError(
+                f"unknown layout '{layout_name}' for benchmark '{benchmark}'; valid layouts: {', '.join(by_name)}"
+            )
+        layouts = (by_name[layout_name],)
+    supported = describe_layouts(layouts)
+    if not root.is_dir():
+        raise DataError(
+            f"data root {root} for benchmark '{benchmark}' does not exist or is not a folder. "
+            f"Expected a folder holding one of these layouts (paths relative to the data root):\n{supported}\n"
+            "Download the release and pass its folder as the data root."
+        )
+    for layout in layouts:
+        found = layout.locate(root)
+        if found is not None:
+            return layout, found[0], found[1]
+    entries = sorted(p.name for p in root.iterdir())[:20]
+    raise DataError(
+        f"data root {root} does not match any supported layout of benchmark '{benchmark}'. "
+        f"It contains: {', '.join(entries) or '(nothing)'}. Supported layouts (paths relative to the data root):\n"
+        f"{supported}\nPoint the data root at the folder that holds one of these layouts."
+    )
+
+
+def is_image_file(path: Path) -> bool:
+    """True for a regular, non-hidden file whose extension is an image extension (any letter case)."""
+    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def list_class_folders(domain_dir: Path) -> list[Path]:
+    """The class folders (non-hidden sub-folders) of one domain folder, sorted by name."""
+    return [entry for entry in sorted(domain_dir.iterdir()) if entry.is_dir() and not entry.name.startswith(".")]
+
+
+def list_class_files(class_dir: Path) -> tuple[list[Path], list[Path]]:
+    """(image files, other entries) in one class folder, both sorted by name."""
+    images, others = [], []
+    for entry in sorted(class_dir.iterdir()):
+        (images if is_image_file(entry) else others).append(entry)
+    return images, others
+
+
+def dedupe_by_stem(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, Path]]]:
+    """Keep the first path (in the given order) for each file stem.
+
+    Returns (kept paths, [(dropped path, the kept path with the same stem), ...]).
+    """
+    kept: dict[str, Path] = {}
+    dropped = []
+    for path in paths:
+        if path.stem in kept:
+            dropped.append((path, kept[path.stem]))
+        else:
+            kept[path.stem] = path
+    return list(kept.values()), dropped
+
+
+def check_image(path: Path) -> str | None:
+    """Why ``path`` cannot be used as an image, or None when it decodes.
+
+    Cheap checks, each reading the file once: PNG files are checked with ``Image.verify()`` (every chunk's CRC),
+    JPEG files are decoded at 1/8 scale (``Image.draft``), which reads all the compressed data and so catches a
+    truncated file; other formats are decoded in full.
+    """
+    try:
+        with Image.open(path) as image:
+            if image.format == "PNG":
+                image.verify()
+            else:
+                if image.format == "JPEG" or path.suffix.lower() in _JPEG_EXTENSIONS:
+                    image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
+                image.load()
+    except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError, ...
+        return f"{type(error).__name__}: {error}"
+    return None

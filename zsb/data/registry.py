@@ -1,0 +1,264 @@
+"""The benchmarks zsb knows: their on-disk layouts, zero-shot class splits and headline metrics.
+
+Zero-shot SBIR trains on the *seen* classes and retrieves photos of *unseen* classes with sketch queries (paper,
+Sec. 4.1). Each benchmark below lists the releases it can read (:mod:`zsb.data.layouts`), the standard unseen
+class splits (the text files in ``zsb/data/splits``, see their README in the project's reference folder) and the
+metrics its papers report. Class names are compared after :func:`normalize_class_name`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from zsb.data.layouts import Layout, describe_layouts
+from zsb.errors import ConfigError, DataError
+
+CLASS_NAME_ALIASES = {
+    # QuickDraw Extended's photo folders misspell the Eiffel tower.
+    "effiel_tower": "eiffel_tower",
+}
+"""Known misspellings in the releases, after normalisation, mapped to the canonical class name. The other
+spelling differences between releases and split files (``car (sedan)`` / ``car_(sedan)``, ``hot air balloon`` /
+``hot-air_balloon``, ``teddy-bear`` / ``teddy_bear``, ``jack-o-lantern``, ``wrist-watch``) are removed by the
+normalisation itself."""
+
+
+def normalize_class_name(name: str) -> str:
+    """Canonical class name: lower case, runs of spaces, hyphens and underscores read as one underscore, known
+    misspellings (:data:`CLASS_NAME_ALIASES`) corrected. ``"Hot-air Balloon"`` -> ``"hot_air_balloon"``."""
+    canonical = re.sub(r"[\s_\-]+", "_", name.strip().lower())
+    return CLASS_NAME_ALIASES.get(canonical, canonical)
+
+
+@dataclass(frozen=True)
+class Split:
+    """A zero-shot class split: which classes are unseen (test) and which are seen (training).
+
+    Attributes:
+        name: the split's name in configs (``"sempcyc25"``, ...).
+        description: its source.
+        unseen_file: file in ``zsb/data/splits`` listing the unseen classes, one per line.
+        seen_file: file listing the seen classes, or None: every other class found on disk is seen.
+        headline_metrics: the metrics papers report with this split, or None for the benchmark's own.
+    """
+
+    name: str
+    description: str
+    unseen_file: str | None = None
+    seen_file: str | None = None
+    headline_metrics: tuple[str, ...] | None = None
+
+    def load(self) -> tuple[list[str] | None, list[str]]:
+        """(seen classes or None, unseen classes), canonical names, sorted."""
+        unseen = _read_split_file(self.unseen_file)
+        seen = _read_split_file(self.seen_file) if self.seen_file else None
+        _check_disjoint(self.name, seen, unseen)
+        return seen, unseen
+
+
+@dataclass(frozen=True)
+class SyntheticSplit(Split):
+    """The embedded synthetic benchmark's split: unseen classes from ``zsb.data.synthetic.SYNTHETIC_UNSEEN``."""
+
+    def load(self) -> tuple[list[str] | None, list[str]]:
+        from zsb.data.synthetic import SYNTHETIC_UNSEEN
+
+        return None, sorted(normalize_class_name(name) for name in SYNTHETIC_UNSEEN)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One benchmark: how to find it on disk, its class splits and its headline metrics.
+
+    Attributes:
+        name: the benchmark's name in configs.
+        description: what it is.
+        layouts: the releases it can be read from, tried in order.
+        splits: split name -> :class:`Split`.
+        default_split: the split used when none is named.
+        headline_metrics: metric names (as in ``zsb.metrics``) that papers report for it.
+        needs_data_root: False only for the synthetic benchmark, which is generated when no data root is given.
+    """
+
+    name: str
+    description: str
+    layouts: tuple[Layout, ...]
+    splits: dict[str, Split] = field(hash=False)
+    default_split: str
+    headline_metrics: tuple[str, ...]
+    needs_data_root: bool = True
+
+    def split(self, name: str | None = None) -> Split:
+        """The named split (the default one for None); ConfigError listing the valid names otherwise."""
+        name = self.default_split if name is None else name
+        if name not in self.splits:
+            raise ConfigError(
+                f"unknown split '{name}' for benchmark '{self.name}'; valid splits: {', '.join(self.splits)}"
+            )
+        return self.splits[name]
+
+    def metrics(self, split: str | None = None) -> tuple[str, ...]:
+        """Headline metrics for a split (some splits are reported with other metrics than the benchmark's)."""
+        return self.split(split).headline_metrics or self.headline_metrics
+
+    def resolve_root(self, data_root: str | Path | None) -> Path:
+        """The data root to read: the given one, or the generated synthetic data when allowed and none is given."""
+        if data_root is not None:
+            return Path(data_root).expanduser()
+        if self.needs_data_root:
+            raise DataError(
+                f"benchmark '{self.name}' needs a data root (the folder of the downloaded release) holding one of "
+                f"these layouts:\n{describe_layouts(self.layouts)}"
+            )
+        from zsb.data.synthetic import ensure_synthetic
+
+        return Path(ensure_synthetic())
+
+
+def _read_split_file(filename: str) -> list[str]:
+    """Canonical class names of one split file, sorted; DataError on a missing file or a repeated class."""
+    resource = resources.files("zsb.data") / "splits" / filename
+    try:
+        lines = resource.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as error:
+        raise DataError(
+            f"split file {resource} is missing from the zsb installation; reinstall zsb (pip install -e .)"
+        ) from error
+    names = [normalize_class_name(line) for line in lines if line.strip()]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataError(f"split file {resource} lists these classes more than once: {', '.join(repeated)}")
+    return sorted(names)
+
+
+def _check_disjoint(split: str, seen: list[str] | None, unseen: list[str]) -> None:
+    overlap = sorted(set(seen or ()) & set(unseen))
+    if overlap:
+        raise DataError(f"split '{split}' lists these classes as both seen and unseen: {', '.join(overlap)}")
+
+
+_SKETCHY_SPLITS = {
+    "sempcyc25": Split(
+        "sempcyc25",
+        "SEM-PCYC (Dutta & Akata 2019) random 25 unseen classes, numpy seed 0; seen = the other 100",
+        unseen_file="sketchy_sempcyc_seed0_unseen25.txt",
+    ),
+    "sake25": Split(
+        "sake25",
+        "SAKE (Liu et al. 2019) zeroshot1: 25 unseen / 100 seen classes",
+        unseen_file="sketchy_sake_zeroshot1_unseen25.txt",
+        seen_file="sketchy_sake_zeroshot1_seen100.txt",
+    ),
+    "eccv21": Split(
+        "eccv21",
+        "Yelamarthi et al. 2018: the 21 classes absent from ImageNet-1K are unseen; seen = the other 104",
+        unseen_file="sketchy_eccv18_yelamarthi_unseen21.txt",
+        headline_metrics=("mAP@200", "P@200"),
+    ),
+}
+
+_MINI_LAYOUT = Layout("mini", "one folder per domain", "sketch", "photo")
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "sketchy_ext": Benchmark(
+        name="sketchy_ext",
+        description="Sketchy Extended: 75,471 sketches and 73,002 photos of 125 classes",
+        layouts=(
+            Layout(
+                "sempcyc",
+                "SEM-PCYC / Doodle2Search release",
+                "sketch/tx_000000000000",
+                "extended_photo",
+                container="Sketchy",
+            ),
+            Layout(
+                "sake",
+                "SAKE release",
+                "256x256/sketch/tx_000000000000_ready",
+                "EXTEND_image_sketchy_ready",
+                container="Sketchy",
+                dedupe_photos_by_stem=True,
+            ),
+        ),
+        splits=_SKETCHY_SPLITS,
+        default_split="sempcyc25",
+        headline_metrics=("mAP@all", "P@100"),
+    ),
+    "tuberlin_ext": Benchmark(
+        name="tuberlin_ext",
+        description="TU-Berlin Extended: 20,000 sketches and 204,489 photos of 250 classes",
+        layouts=(Layout("sempcyc", "SEM-PCYC / SAKE release", "sketches", "images", container="TU-Berlin"),),
+        splits={
+            "sempcyc30": Split(
+                "sempcyc30",
+                "SEM-PCYC random 30 unseen classes, numpy seed 0; seen = the other 220",
+                unseen_file="tuberlin_sempcyc_seed0_unseen30.txt",
+            ),
+            "sake30": Split(
+                "sake30",
+                "SAKE zeroshot: 30 unseen / 220 seen classes",
+                unseen_file="tuberlin_sake_zeroshot_unseen30.txt",
+                seen_file="tuberlin_sake_zeroshot_seen220.txt",
+            ),
+        },
+        default_split="sempcyc30",
+        headline_metrics=("mAP@all", "P@100"),
+    ),
+    "quickdraw_ext": Benchmark(
+        name="quickdraw_ext",
+        description="QuickDraw Extended (Doodle2Search): 330,000 sketches and 204,000 photos of 110 classes",
+        layouts=(
+            Layout("d2s", "Doodle2Search release", "sketches", "images", container="QuickDraw"),
+            Layout(
+                "final",
+                "Doodle2Search release, original folder names",
+                "QuickDraw_sketches_final",
+                "QuickDraw_images_final",
+                container="QuickDraw",
+            ),
+        ),
+        splits={
+            "d2s30": Split(
+                "d2s30",
+                "Doodle2Search (Dey et al. 2019): 30 unseen / 80 seen classes",
+                unseen_file="quickdraw_d2s_unseen30.txt",
+                seen_file="quickdraw_zse_seen80.txt",
+            ),
+        },
+        default_split="d2s30",
+        headline_metrics=("mAP@all", "P@200"),
+    ),
+    "sketchy_mini": Benchmark(
+        name="sketchy_mini",
+        description="sketchy-mini: real Sketchy subset, 125 classes, 25 sketches + 25 photos each",
+        layouts=(_MINI_LAYOUT,),
+        splits=_SKETCHY_SPLITS,
+        default_split="sempcyc25",
+        headline_metrics=("mAP@all", "P@100"),
+    ),
+    "synthetic": Benchmark(
+        name="synthetic",
+        description="embedded procedural benchmark (30 classes, generated on first use)",
+        layouts=(_MINI_LAYOUT,),
+        splits={"default": SyntheticSplit("default", "the 6 unseen classes of zsb.data.synthetic.SYNTHETIC_UNSEEN")},
+        default_split="default",
+        headline_metrics=("mAP@all", "P@100", "P@10"),
+        needs_data_root=False,
+    ),
+}
+
+
+def get_benchmark(name: str) -> Benchmark:
+    """The named benchmark; ConfigError listing the valid names otherwise."""
+    if name not in BENCHMARKS:
+        raise ConfigError(f"unknown benchmark '{name}'; valid benchmarks: {', '.join(BENCHMARKS)}")
+    return BENCHMARKS[name]
+
+
+def load_split(benchmark_name: str, split_name: str | None = None) -> tuple[list[str] | None, list[str]]:
+    """(seen classes, unseen classes) of a benchmark's split, canonical names, sorted. ``seen`` is None when the
+    split's seen classes are every other class found on disk. ``split_name`` None means the default split."""
+    return get_benchmark(benchmark_name).split(split_name).load()

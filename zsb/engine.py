@@ -1,0 +1,294 @@
+"""Training loop and feature extraction.
+
+Training fine-tunes one :class:`~zsb.model.ZSBModel` end to end with the paper's three losses on
+domain-balanced batches. Every epoch ends with an atomic checkpoint and one JSON line in ``train_log.jsonl``;
+a run interrupted at any point resumes from the last complete epoch. All randomness of an epoch (batch
+composition, augmentation, random mining) is derived from ``(seed, epoch)``, so on CPU a resumed run ends
+with exactly the weights of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from zsb.config import RunConfig
+from zsb.errors import WeightsError
+from zsb.io import atomic_torch_save, atomic_write_text, safe_torch_load
+from zsb.losses import (
+    CrossDomainTripletLoss,
+    DomainBalancedQuadrupletLoss,
+    KnowledgePreservationLoss,
+    SemanticClassificationLoss,
+)
+from zsb.model import ZSBModel
+
+LOG_NAME = "train_log.jsonl"
+CHECKPOINT_NAME = "last.pt"
+
+TRAINING_PARAMETERS = (
+    "benchmark", "data_root", "split", "max_seen_classes", "max_unseen_classes", "max_per_class",
+    "backbone", "weights", "image_size", "embed_dim", "teacher", "kd_temperature", "kd_top_k", "kd_domains",
+    "metric_loss", "w_metric", "w_classification", "w_knowledge", "margin", "mining", "epochs",
+    "classes_per_batch", "samples_per_domain", "batches_per_epoch", "lr_backbone", "lr_head", "weight_decay",
+    "lr_schedule", "crop_scale", "seed",
+)
+"""The parameters a trained checkpoint depends on: a checkpoint made with other values is never resumed."""
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch: a run resumed at ``epoch`` draws exactly what an uninterrupted run draws."""
+    return (seed * 1_000_003 + epoch * 7_919) % 2**31
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from zsb.errors import ConfigError
+
+        raise ConfigError("device='cuda' was asked for but no CUDA GPU is visible; use device='cpu' or 'auto'")
+    return torch.device(name)
+
+
+@dataclass
+class ParadigmLosses:
+    """The paper's three losses, weighted: the quadruplet (or triplet) metric loss, semantic classification
+    and semantic knowledge preservation. A loss whose weight is 0 is not computed."""
+
+    metric: torch.nn.Module
+    classification: SemanticClassificationLoss
+    knowledge: KnowledgePreservationLoss
+    w_metric: float
+    w_classification: float
+    w_knowledge: float
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> "ParadigmLosses":
+        metric_cls = DomainBalancedQuadrupletLoss if cfg.metric_loss == "quadruplet" else CrossDomainTripletLoss
+        return cls(
+            metric=metric_cls(margin=cfg.margin, mining=cfg.mining),
+            classification=SemanticClassificationLoss(),
+            knowledge=KnowledgePreservationLoss(temperature=cfg.kd_temperature, domains=cfg.kd_domain_list),
+            w_metric=cfg.w_metric,
+            w_classification=cfg.w_classification,
+            w_knowledge=cfg.w_knowledge,
+        )
+
+    @property
+    def metric_name(self) -> str:
+        return "quadruplet" if isinstance(self.metric, DomainBalancedQuadrupletLoss) else "triplet"
+
+    def __call__(self, output, labels, domains, knowledge_targets) -> dict[str, torch.Tensor]:
+        """Named loss terms and their weighted sum under ``"total"``."""
+        terms: dict[str, torch.Tensor] = {}
+        total = output.embedding.new_zeros(())
+        if self.w_metric:
+            terms[self.metric_name] = self.metric(output.embedding, labels, domains)
+            total = total + self.w_metric * terms[self.metric_name]
+        if self.w_classification:
+            terms["classification"] = self.classification(output.class_logits, labels)
+            total = total + self.w_classification * terms["classification"]
+        if self.w_knowledge:
+            terms["knowledge"] = self.knowledge(output.imagenet_logits, knowledge_targets, domains)
+            total = total + self.w_knowledge * terms["knowledge"]
+        terms["total"] = total
+        return terms
+
+
+def build_optimizer(model: ZSBModel, cfg: RunConfig) -> torch.optim.Optimizer:
+    """Adam with one learning rate for the pretrained backbone and another for the new heads."""
+    return torch.optim.Adam(model.parameter_groups(cfg.lr_backbone, cfg.lr_head), weight_decay=cfg.weight_decay)
+
+
+def learning_rate_factor(schedule: str, step: int, total_steps: int) -> float:
+    """Multiplier of the base learning rates at optimisation ``step`` (cosine decays to 0 at the last step)."""
+    if schedule == "constant" or total_steps <= 1:
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+
+
+def train(
+    model: ZSBModel,
+    loader_for_epoch: Callable[[int], DataLoader],
+    cfg: RunConfig,
+    out_dir: str | Path,
+    *,
+    class_knowledge: torch.Tensor | None = None,
+    teacher: torch.nn.Module | None = None,
+    resume: bool = True,
+) -> list[dict]:
+    """Train ``model`` for ``cfg.epochs`` epochs; return the per-epoch log records.
+
+    Args:
+        model: the student; its ImageNet head provides the knowledge-preservation logits.
+        loader_for_epoch: ``epoch -> DataLoader`` of domain-balanced batches ``(images, labels, domains, index)``.
+        cfg: the run's parameters (loss weights, learning rates, schedule, seed, ...).
+        out_dir: receives ``checkpoints/last.pt`` after every epoch and ``train_log.jsonl``.
+        class_knowledge: ``(num_seen_classes, 1000)`` precomputed class-oriented knowledge (teacher="precomputed").
+        teacher: a frozen pretrained backbone run on every batch instead (teacher="online", the SAKE-style baseline).
+        resume: continue from ``checkpoints/last.pt`` when it exists (it must come from the same configuration).
+    """
+    out_dir = Path(out_dir)
+    device = resolve_device(cfg.device)
+    model.to(device)
+    if teacher is not None:
+        teacher.to(device).eval().requires_grad_(False)
+    if class_knowledge is not None:
+        class_knowledge = class_knowledge.to(device)
+    if cfg.w_knowledge and class_knowledge is None and teacher is None:
+        raise ValueError("the knowledge loss needs class_knowledge (precomputed) or a teacher (online)")
+    losses = ParadigmLosses.from_config(cfg)
+    optimizer = build_optimizer(model, cfg)
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
+
+    checkpoint_path = out_dir / "checkpoints" / CHECKPOINT_NAME
+    log_path = out_dir / LOG_NAME
+    history: list[dict] = []
+    start_epoch = 0
+    if resume and checkpoint_path.exists():
+        start_epoch = load_checkpoint(checkpoint_path, model, cfg, optimizer)
+        history = [r for r in read_log(log_path) if r["epoch"] <= start_epoch]
+    write_log(log_path, history)
+
+    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        seed_everything(epoch_seed(cfg.seed, epoch))
+        loader = loader_for_epoch(epoch)
+        steps_per_epoch = len(loader)
+        total_steps = steps_per_epoch * cfg.epochs
+        model.train()
+        sums: dict[str, float] = {}
+        seen_images = 0
+        started = time.perf_counter()
+        bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", ascii=True, disable=not cfg.progress, leave=False)
+        for step_in_epoch, (images, labels, domains, _) in enumerate(bar):
+            factor = learning_rate_factor(cfg.lr_schedule, (epoch - 1) * steps_per_epoch + step_in_epoch, total_steps)
+            for group, base in zip(optimizer.param_groups, base_lrs):
+                group["lr"] = base * factor
+            images, labels, domains = images.to(device), labels.to(device), domains.to(device)
+            values = train_step(model, optimizer, losses, cfg, images, labels, domains, class_knowledge, teacher)
+            for name, value in values.items():
+                sums[name] = sums.get(name, 0.0) + value * len(labels)
+            seen_images += len(labels)
+            bar.set_postfix(loss=f"{values['total']:.3f}")
+        seconds = time.perf_counter() - started
+        record = {
+            "epoch": epoch,
+            **{f"loss/{name}": value / max(seen_images, 1) for name, value in sums.items()},
+            "lr_backbone": optimizer.param_groups[0]["lr"],
+            "seconds": round(seconds, 3),
+            "images_per_second": round(seen_images / max(seconds, 1e-9), 2),
+            "failed_images": int(getattr(loader.dataset, "num_failed", 0)),
+        }
+        history.append(record)
+        save_checkpoint(checkpoint_path, model, cfg, optimizer, epoch)
+        write_log(log_path, history)
+        print(json.dumps(record), flush=True)
+    return history
+
+
+def train_step(model, optimizer, losses, cfg, images, labels, domains, class_knowledge=None, teacher=None):
+    """One optimisation step on one domain-balanced batch; returns the loss terms as floats."""
+    output = model(images)
+    targets = knowledge_targets(cfg, labels, images, class_knowledge, teacher)
+    terms = losses(output, labels, domains, targets)
+    optimizer.zero_grad(set_to_none=True)
+    terms["total"].backward()
+    optimizer.step()
+    return {name: float(value.detach()) for name, value in terms.items()}
+
+
+def knowledge_targets(cfg, labels, images, class_knowledge, teacher) -> torch.Tensor | None:
+    """The knowledge-preservation targets of a batch: the class's precomputed knowledge row, or (online
+    baseline) the frozen teacher's softmax(z / T) on the batch itself."""
+    if not cfg.w_knowledge:
+        return None
+    if cfg.teacher == "online":
+        with torch.no_grad():
+            return F.softmax(teacher.imagenet_head(teacher(images)) / cfg.kd_temperature, dim=1)
+    return class_knowledge[labels]
+
+
+def checkpoint_identity(model: ZSBModel, cfg: RunConfig) -> dict:
+    return {"architecture": model.architecture(), "training": cfg.fingerprint(TRAINING_PARAMETERS)}
+
+
+def save_checkpoint(path: Path, model: ZSBModel, cfg: RunConfig, optimizer, epoch: int) -> None:
+    atomic_torch_save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "epoch": epoch,
+            "identity": json.dumps(checkpoint_identity(model, cfg), sort_keys=True),
+        },
+        path,
+    )
+
+
+def load_checkpoint(path: Path, model: ZSBModel, cfg: RunConfig | None = None, optimizer=None) -> int:
+    """Restore model (and optimizer) state; return the checkpoint's epoch.
+
+    The checkpoint must come from the same architecture (and, when ``cfg`` is given, the same training
+    parameters): anything else is a WeightsError that says what differs."""
+    state = safe_torch_load(path, "checkpoint")
+    if not isinstance(state, dict) or not {"model", "epoch", "identity"} <= set(state):
+        raise WeightsError(f"{path} is not a zsb training checkpoint (expected keys model, epoch, identity)")
+    saved = json.loads(state["identity"])
+    if saved["architecture"] != model.architecture():
+        raise WeightsError(
+            f"checkpoint {path} was made for model {saved['architecture']}, but this run builds "
+            f"{model.architecture()}. Use the run folder that matches these parameters, or a new one."
+        )
+    if cfg is not None and saved["training"] != cfg.fingerprint(TRAINING_PARAMETERS):
+        raise WeightsError(
+            f"checkpoint {path} was trained with other parameters than this run's. It is left untouched; "
+            "start this configuration in a new run folder (or pass --force to retrain here)."
+        )
+    model.load_state_dict(state["model"])
+    if optimizer is not None and "optimizer" in state:
+        optimizer.load_state_dict(state["optimizer"])
+    return int(state["epoch"])
+
+
+def read_log(path: Path) -> list[dict]:
+    if not Path(path).exists():
+        return []
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def write_log(path: Path, records: list[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+
+
+@torch.no_grad()
+def extract_embeddings(
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    loader: DataLoader,
+    device: torch.device,
+    progress: bool = True,
+    desc: str = "embedding",
+) -> torch.Tensor:
+    """Run ``encode`` over every batch of ``loader`` (in order) and stack the L2-normalised results on CPU."""
+    chunks = []
+    for images, *_ in tqdm(loader, desc=desc, ascii=True, disable=not progress, leave=False):
+        chunks.append(F.normalize(encode(images.to(device)).float(), dim=1).cpu())
+    return torch.cat(chunks)
+

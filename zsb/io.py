@@ -1,0 +1,130 @@
+"""Atomic, safe file I/O and run provenance.
+
+Every result file is written to a temporary file in the same folder and renamed into place, so a crash or a full
+disk never leaves a half-written file and never damages the previous version. Tensors are read with
+``torch.load(..., weights_only=True)``: nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from zsb.errors import WeightsError, ZSBError
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
+    """Open a temporary sibling of ``path`` for writing; rename it over ``path`` only if the block succeeds."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise ZSBError(
+            f"cannot write {path}: {e.strerror or e}. Check that {path.parent} exists and is writable, "
+            "or choose another results folder."
+        ) from e
+    binary = "b" in mode
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes owner-only files; results are ordinary files
+    try:
+        with os.fdopen(fd, mode, encoding=None if binary else encoding) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if isinstance(e, OSError) and not isinstance(e, ZSBError):
+            raise ZSBError(
+                f"writing {path} failed: {e.strerror or e}. The previous version of the file, if any, is intact; "
+                "free some disk space or fix the folder's permissions and run again."
+            ) from e
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_open(path, "w") as f:
+        f.write(text)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` through a temporary file: a crash leaves the previous checkpoint intact."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def safe_torch_load(path: str | os.PathLike, what: str = "checkpoint") -> Any:
+    """Load a tensor file with ``weights_only=True``; a missing, corrupt or code-carrying file is a WeightsError."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{what} file {path} does not exist. Check the path, or create it first.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ... depending on the damage
+        raise WeightsError(
+            f"{what} file {path} could not be loaded safely ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). "
+            "zsb only reads plain tensors and state dicts (torch.load(weights_only=True)); "
+            "re-create the file with torch.save(model.state_dict(), path) from a trusted source."
+        ) from e
+
+
+def git_commit(repo: str | os.PathLike | None = None) -> str | None:
+    """The current git commit of the project (with '-dirty' when the tree has changes), or None outside git."""
+    cwd = Path(repo) if repo else Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def environment_info() -> dict[str, Any]:
+    """Provenance recorded with every run: git commit, Python, platform and key package versions."""
+    from importlib import metadata
+
+    versions = {}
+    for pkg in ("zsb", "torch", "torchvision", "timm", "numpy", "scikit-learn", "pandas", "papermill", "pillow"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "git_commit": git_commit(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "versions": versions,
+    }

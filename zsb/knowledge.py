@@ -1,0 +1,165 @@
+"""Class-oriented semantic knowledge, prepared once before training.
+
+Instead of running the ImageNet teacher on every training image at every step, the paper prepares the teacher's
+knowledge per class: row c of the knowledge matrix K is the mean, over the training photos of seen class c, of the
+frozen teacher's ImageNet prediction softmax(imagenet_logits / T). During training every sample of class c
+(sketch or photo) is distilled towards K[c] (:class:`zsb.losses.KnowledgePreservationLoss`).
+
+Computing K takes one pass of the teacher over the training photos; :func:`load_or_compute_class_knowledge` caches
+it on disk together with the settings it was computed with and reuses it only while those settings match.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Callable, Iterable
+
+import torch
+from tqdm import tqdm
+
+from zsb.backbones import Backbone
+from zsb.errors import ConfigError, DataError, WeightsError
+from zsb.io import atomic_torch_save, safe_torch_load
+
+logger = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def compute_class_knowledge(
+    teacher: Backbone,
+    loader: Iterable,
+    num_classes: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    progress: bool = True,
+) -> torch.Tensor:
+    """The (num_classes, 1000) class-oriented knowledge matrix of a frozen teacher.
+
+    Args:
+        teacher: the ImageNet-pretrained backbone (put in eval mode here; its parameters are not changed).
+        loader: yields batches ``(images, labels, ...)`` of the seen classes' TRAINING PHOTOS, with labels in
+            0..num_classes-1; images already preprocessed for the teacher.
+        num_classes: number of seen classes C; every class needs at least one photo.
+        temperature: T of the teacher's softmax(imagenet_logits / T); use the same T in the loss. Default 1.0.
+        top_k: if set, keep only the k largest probabilities of each row and renormalise them to sum to 1
+            (:func:`keep_top_k`); default None (keep all 1000).
+        progress: show a tqdm progress bar; default True.
+
+    Returns:
+        float32 CPU tensor K with K[c] = mean over class c's photos of softmax(teacher logits / T).
+
+    Raises:
+        ConfigError: non-positive temperature or invalid top_k.
+        DataError: a label outside 0..C-1, or a class without any photo.
+    """
+    if not temperature > 0:
+        raise ConfigError(f"temperature must be positive, got {temperature!r}.")
+    if top_k is not None and not (isinstance(top_k, int) and top_k >= 1):
+        raise ConfigError(f"top_k must be None or a positive integer, got {top_k!r}.")
+    teacher.eval()
+    device = next(teacher.parameters()).device
+    sums = None
+    counts = torch.zeros(num_classes, dtype=torch.long)
+    for batch in tqdm(loader, desc="class knowledge", ascii=True, disable=not progress):
+        images, labels = batch[0], torch.as_tensor(batch[1]).long().cpu()
+        if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
+            raise DataError(
+                f"class knowledge: got label {int(labels.min() if labels.min() < 0 else labels.max())} but "
+                f"num_classes is {num_classes}; the loader must yield seen-class labels in 0..{num_classes - 1}."
+            )
+        probs = torch.softmax(teacher.imagenet_logits(images.to(device)).double() / temperature, dim=1).cpu()
+        if sums is None:
+            sums = torch.zeros(num_classes, probs.shape[1], dtype=torch.float64)
+        sums.index_add_(0, labels, probs)
+        counts += torch.bincount(labels, minlength=num_classes)
+    empty = (counts == 0).nonzero().flatten().tolist()
+    if sums is None or empty:
+        raise DataError(
+            f"class knowledge needs at least one training photo per seen class; classes {empty[:10]} "
+            f"{'(and more) ' if len(empty) > 10 else ''}have none. Check the training manifest and the loader."
+        )
+    knowledge = (sums / counts[:, None]).float()
+    return keep_top_k(knowledge, top_k) if top_k is not None else knowledge
+
+
+def keep_top_k(probs: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the ``k`` largest entries of each row of ``probs`` (zeros elsewhere) and renormalise rows to sum to 1."""
+    if not isinstance(k, int) or not 1 <= k <= probs.shape[-1]:
+        raise ConfigError(f"top_k must be an integer in 1..{probs.shape[-1]}, got {k!r}.")
+    values, indices = probs.topk(k, dim=-1)
+    kept = torch.zeros_like(probs).scatter_(-1, indices, values)
+    return kept / kept.sum(-1, keepdim=True)
+
+
+def canonical_settings(settings: dict[str, Any]) -> str:
+    """``settings`` as a canonical JSON string (sorted keys, no spaces): equal settings give equal strings."""
+    try:
+        return json.dumps(settings, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(
+            f"class knowledge settings must be JSON-serialisable (str, int, float, bool, None, lists, dicts): {e}. "
+            "Convert paths and tuples to strings and lists first."
+        ) from e
+
+
+def load_or_compute_class_knowledge(
+    path: str | os.PathLike, settings: dict[str, Any], compute: Callable[[], torch.Tensor]
+) -> torch.Tensor:
+    """The knowledge tensor cached at ``path`` if it was computed with exactly ``settings``, else ``compute()``.
+
+    The cache file holds ``{"knowledge": tensor, "settings": canonical JSON string}`` (readable with
+    ``torch.load(weights_only=True)``). A missing or unreadable file, or different settings, triggers
+    ``compute()``; the result is written atomically (the previous file stays intact if writing fails) and the
+    reason is logged.
+
+    Args:
+        path: the cache file.
+        settings: everything the knowledge depends on (teacher, weights, temperature, top_k, classes, image size,
+            data...), JSON-serialisable.
+        compute: returns the knowledge tensor, e.g. ``lambda: compute_class_knowledge(teacher, loader, C)``.
+    """
+    wanted = canonical_settings(settings)
+    cached, reason = _read_cache(path, wanted)
+    if cached is not None:
+        logger.info("reusing class knowledge from %s", path)
+        return cached
+    logger.warning("computing class knowledge: %s", reason)
+    knowledge = compute()
+    if not isinstance(knowledge, torch.Tensor) or knowledge.dim() != 2:
+        raise TypeError(f"compute() must return a 2-D tensor, got {type(knowledge).__name__}.")
+    knowledge = knowledge.detach().float().cpu()
+    atomic_torch_save({"knowledge": knowledge, "settings": wanted}, path)
+    return knowledge
+
+
+def _read_cache(path: str | os.PathLike, wanted: str) -> tuple[torch.Tensor | None, str]:
+    """(the cached knowledge, "") if ``path`` holds knowledge computed with settings ``wanted``, else (None, why)."""
+    if not os.path.exists(path):
+        return None, f"no cache at {path}"
+    try:
+        cached = safe_torch_load(path, what="class knowledge cache")
+    except WeightsError as e:
+        return None, f"the cache could not be read ({e})"
+    if not (isinstance(cached, dict) and isinstance(cached.get("knowledge"), torch.Tensor)
+            and isinstance(cached.get("settings"), str)):
+        return None, f"{path} is not a class knowledge cache"
+    if cached["settings"] != wanted:
+        differences = _differences(cached["settings"], wanted)
+        return None, f"the cache at {path} was computed with other settings ({differences})"
+    return cached["knowledge"], ""
+
+
+def _differences(old: str, new: str) -> str:
+    """Which top-level settings differ between two canonical JSON strings, for the log message."""
+    try:
+        old_settings, new_settings = json.loads(old), json.loads(new)
+        changes = [
+            f"{key}: {old_settings.get(key, '<absent>')!r} -> {new_settings.get(key, '<absent>')!r}"
+            for key in sorted(set(old_settings) | set(new_settings))
+            if old_settings.get(key, "<absent>") != new_settings.get(key, "<absent>")
+        ]
+        return "differing: " + "; ".join(changes)
+    except (ValueError, TypeError, AttributeError):
+        return f"cached {old[:200]!r}, wanted {new[:200]!r}"
