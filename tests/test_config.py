@@ -32,8 +32,8 @@ def test_strings_from_the_command_line_are_parsed():
 @pytest.mark.parametrize(
     "name,value,fragment",
     [
-        ("epochs", "ten", "must be a int"),
-        ("epochs", 2.5, "must be a int"),
+        ("epochs", "ten", "must be an int"),
+        ("epochs", 2.5, "must be an int"),
         ("mining", "hardest", "not one of"),
         ("lr_head", -1.0, "must not be negative"),
     ],

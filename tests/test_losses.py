@@ -258,7 +258,7 @@ def reference_knowledge_loss(logits, targets, domains, temperature, kept_domains
             continue
         scaled = [v / temperature for v in row]
         log_z = math.log(sum(math.exp(v) for v in scaled))
-        total += -sum(q * (v - log_z) for q, v in zip(target, scaled))
+        total += sum(q * (math.log(q) if q > 0 else 0.0) - q * (v - log_z) for q, v in zip(target, scaled))
         count += 1
     loss = total / count if count else 0.0
     return loss * temperature**2 if scale_by_t2 else loss
@@ -288,6 +288,13 @@ def test_knowledge_preservation_has_the_gradient_of_kl_divergence():
     kl = F.kl_div(F.log_softmax(logits / 2.0, dim=1), targets, reduction="batchmean") * 4.0
     kl.backward()
     assert torch.allclose(ours, logits.grad) and ours.abs().sum() > 0
+
+
+def test_knowledge_preservation_is_zero_when_the_student_matches_sparse_knowledge():
+    targets = torch.tensor([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]], dtype=torch.float64)
+    logits = torch.log(targets.clamp_min(1e-300))  # softmax(logits) == targets, zeros included
+    loss = KnowledgePreservationLoss(temperature=1.0)(logits, targets, torch.tensor([0, 1]))
+    assert loss.item() == pytest.approx(0.0, abs=1e-12)
 
 
 def test_knowledge_preservation_without_qualifying_samples_is_a_connected_zero():

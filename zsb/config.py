@@ -37,7 +37,7 @@ class RunConfig:
     # --- backbone and model (02_knowledge, 03_train) ---
     backbone: str = "efficientnet_lite0"  # efficientnet_lite0 (weights ship with pip) | resnet50 (the paper's)
     weights: str = "imagenet"  # "imagenet", a path to a state dict, or "none" (random init, tests only)
-    image_size: int = 96  # square input size in pixels, training and evaluation
+    image_size: int = 128  # square input size in pixels, training and evaluation
     embed_dim: int = 512  # size of the retrieval embedding
     # --- semantic knowledge (02_knowledge) ---
     teacher: str = "precomputed"  # precomputed: class-oriented knowledge (the paper) | online: SAKE-style teacher per batch
@@ -51,17 +51,17 @@ class RunConfig:
     w_knowledge: float = 1.0  # weight of the semantic knowledge preservation loss
     margin: float = 0.2  # hinge margin of the quadruplet / triplet loss (Euclidean distance of unit vectors)
     mining: str = "hard"  # negative mining in the batch: hard | semihard | random
-    epochs: int = 4  # passes over the training set
+    epochs: int = 2  # passes over the training set
     classes_per_batch: int = 16  # P: classes in a domain-balanced batch
-    samples_per_domain: int = 2  # K: sketches and photos per class in a batch (batch = 2 * P * K)
+    samples_per_domain: int = 1  # K: sketches and photos per class in a batch (batch = 2 * P * K)
     batches_per_epoch: int = 0  # 0 = enough batches to see every training image about once
-    lr_backbone: float = 1e-4  # Adam learning rate of the pretrained backbone
+    lr_backbone: float = 3e-4  # Adam learning rate of the pretrained backbone
     lr_head: float = 1e-3  # Adam learning rate of the new embedding and classifier heads
     weight_decay: float = 0.0  # Adam weight decay
     lr_schedule: str = "cosine"  # cosine (decay to 0 over the run) | constant
     crop_scale: float = 0.7  # smallest area fraction of the random resized crop (1.0 = no crop augmentation)
     # --- ablation (06_ablation) ---
-    ablation_epochs: int = 0  # epochs of each ablation variant (0 = same as epochs)
+    ablation_epochs: int = 1  # epochs of each ablation variant (0 = same as epochs)
     ablation_variants: str = "full,no_knowledge,no_classification,no_quadruplet,triplet,frozen,online_teacher"
     # --- execution ---
     seed: int = 0  # one seed makes CPU runs identical
@@ -120,8 +120,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "sketchy_mini": {
         "image_size": 160,
         "epochs": 6,
-        "classes_per_batch": 16,
-        "samples_per_domain": 1,
+        "lr_backbone": 1e-4,
+        "ablation_epochs": 0,
     },
     **{
         name: {
@@ -130,6 +130,8 @@ PRESETS: dict[str, dict[str, Any]] = {
             "epochs": 20,
             "classes_per_batch": 16,
             "samples_per_domain": 2,
+            "lr_backbone": 1e-4,
+            "ablation_epochs": 0,
             "device": "auto",
             "num_workers": 8,
             "cache_images": False,
@@ -153,10 +155,7 @@ def coerce(name: str, value: Any) -> Any:
     if kind is str and value is None:
         value = ""
     if type(value) is not kind:
-        raise ConfigError(
-            f"parameter {name!r} must be a {kind.__name__}, got {value!r} ({type(value).__name__}). "
-            f"Example: {name}={RunConfig.__dataclass_fields__[name].default!r}"
-        )
+        raise ConfigError(type_error_message(name, value, kind, RunConfig.__dataclass_fields__[name].default))
     if name in CHOICES and value not in CHOICES[name]:
         raise ConfigError(f"parameter {name}={value!r} is not one of {', '.join(CHOICES[name])}")
     if kind in (int, float) and value < 0:
@@ -164,7 +163,13 @@ def coerce(name: str, value: Any) -> Any:
     return value
 
 
-def parse_string(name: str, text: str, kind: type) -> Any:
+def type_error_message(name: str, value: Any, kind: type, example: Any) -> str:
+    article = "an" if kind.__name__[0] in "aeiou" else "a"
+    return f"parameter {name!r} must be {article} {kind.__name__}, got {value!r}. Example: {name}={example!r}"
+
+
+def parse_string(name: str, text: str, kind: type, example: Any = None) -> Any:
+    """Parse a command-line string as ``kind`` (``"4"`` -> 4, ``"false"`` -> False) or raise a ConfigError."""
     if kind is bool:
         lowered = text.strip().lower()
         if lowered in ("true", "1", "yes", "on"):
@@ -176,10 +181,9 @@ def parse_string(name: str, text: str, kind: type) -> Any:
             return kind(text)
         except ValueError:
             pass
-    raise ConfigError(
-        f"parameter {name!r} must be a {kind.__name__}, got {text!r}. "
-        f"Example: {name}={RunConfig.__dataclass_fields__[name].default!r}"
-    )
+    if example is None and name in RunConfig.__dataclass_fields__:
+        example = RunConfig.__dataclass_fields__[name].default
+    raise ConfigError(type_error_message(name, text, kind, example))
 
 
 def unknown_name_message(name: str, known: Mapping[str, Any] | list[str]) -> str:

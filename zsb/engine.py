@@ -161,6 +161,8 @@ def train(
     base_lrs = [group["lr"] for group in optimizer.param_groups]
 
     checkpoint_path = out_dir / "checkpoints" / CHECKPOINT_NAME
+    for stale in checkpoint_path.parent.glob(f".{CHECKPOINT_NAME}.*.tmp"):
+        stale.unlink()  # a checkpoint write cut short by a kill; the previous checkpoint is intact
     log_path = out_dir / LOG_NAME
     history: list[dict] = []
     start_epoch = 0

@@ -237,13 +237,13 @@ class KnowledgePreservationLoss(nn.Module):
 
     The student's ImageNet head is trained to reproduce the frozen teacher's ImageNet predictions for the sample's
     class (``target_probs``: the class's row of :func:`zsb.knowledge.compute_class_knowledge`, computed at the same
-    temperature). We use the soft cross-entropy
+    temperature). We use the KL divergence
 
-        L = T^2 * mean_{i in S} [ - sum_k q_ik * log softmax(z_i / T)_k ]
+        L = T^2 * mean_{i in S} [ sum_k q_ik * (log q_ik - log softmax(z_i / T)_k) ]
 
-    where z_i are the student's ImageNet logits, q_i the target probabilities and S the samples whose domain is
-    listed in ``domains``. It differs from KL(q || softmax(z / T)) only by the target entropy, a constant: the
-    gradients are identical.
+    where z_i are the student's ImageNet logits, q_i the target probabilities (0 log 0 = 0) and S the samples
+    whose domain is listed in ``domains``. It equals the soft cross-entropy minus the target's entropy, a constant:
+    the gradients are identical, and the logged value is 0 when the student reproduces the knowledge exactly.
 
     Args:
         temperature: T, the softmax temperature of the student (and, by construction, of the targets); default 1.0.
@@ -276,5 +276,6 @@ class KnowledgePreservationLoss(nn.Module):
         if not bool(selected.any()):
             return _zero_connected_to(imagenet_logits)
         log_probs = F.log_softmax(imagenet_logits[selected] / self.temperature, dim=1)
-        loss = -(target_probs[selected] * log_probs).sum(1).mean()
+        targets = target_probs[selected]
+        loss = (torch.xlogy(targets, targets) - targets * log_probs).sum(1).mean()
         return loss * self.temperature**2 if self.scale_by_t2 else loss

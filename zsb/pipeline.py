@@ -17,16 +17,18 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
+import warnings
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from zsb import engine
-from zsb.config import FIELD_TYPES, RunConfig, parse_string, resolve, unknown_name_message
-from zsb.errors import ConfigError, ZSBError
-from zsb.io import atomic_write_json, atomic_write_text
+from zsb.config import FIELD_TYPES, RunConfig, parse_string, resolve, type_error_message, unknown_name_message
+from zsb.errors import ConfigError, WeightsError, ZSBError
+from zsb.io import atomic_write_json, atomic_write_text, safe_torch_load
 from zsb.stages import DATA_PARAMETERS, KNOWLEDGE_PARAMETERS, Run
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -91,18 +93,21 @@ def _coerce_like_default(name: str, value: Any, default_source: str) -> Any:
         return value
     kind = type(default)
     if isinstance(value, str) and kind is not str:
-        return parse_string(name, value, kind)
+        return parse_string(name, value, kind, example=default)
     if kind is float and type(value) is int:
         return float(value)
     if type(value) is not kind:
-        raise ConfigError(f"parameter {name!r} must be a {kind.__name__}, got {value!r}")
+        raise ConfigError(type_error_message(name, value, kind, default))
     return value
 
 
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold ``run_dir/.lock`` for the duration; a second driver aimed at the same folder is refused."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _unwritable(run_dir, e) from e
     lock = run_dir / ".lock"
     for _ in range(2):
         try:
@@ -116,6 +121,8 @@ def run_lock(run_dir: Path) -> Iterator[None]:
                     "run another folder with --run-id"
                 ) from None
             lock.unlink(missing_ok=True)  # left behind by a process that no longer exists
+        except OSError as e:
+            raise _unwritable(run_dir, e) from e
     else:
         raise ZSBError(f"could not take the lock {lock}; remove it if no zsb process is running")
     try:
@@ -124,6 +131,13 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         yield
     finally:
         lock.unlink(missing_ok=True)
+
+
+def _unwritable(run_dir: Path, error: OSError) -> ZSBError:
+    return ZSBError(
+        f"cannot write the run folder {run_dir}: {error.strerror or error}. The results folder must be a writable "
+        "folder: choose another one with --results, or fix its permissions."
+    )
 
 
 def _lock_owner(lock: Path) -> int | None:
@@ -148,6 +162,130 @@ def stage_fingerprint(stage: str, cfg: RunConfig, notebook_only: Mapping[str, An
     return cfg.fingerprint(names) + ("-" + json.dumps(dict(sorted(notebook_only.items()))) if notebook_only else "")
 
 
+def _no_kernel_message(kernel: str) -> str:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    try:
+        installed = ", ".join(sorted(KernelSpecManager().find_kernel_specs())) or "none"
+    except Exception:  # the listing is only a hint
+        installed = "see `jupyter kernelspec list`"
+    return (
+        f"the Jupyter kernel {kernel!r} is not installed (installed kernels: {installed}). Pass --kernel with one of "
+        f"them, or install it with `python -m ipykernel install --user --name {kernel}`."
+    )
+
+
+def check_kernel(kernel: str) -> None:
+    """ZSBError when papermill could not start the Jupyter kernel ``kernel``."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(kernel)
+    except NoSuchKernel:
+        raise ZSBError(_no_kernel_message(kernel)) from None
+
+
+def check_data(cfg: RunConfig) -> None:
+    """DataError when the data root is missing, has none of the benchmark's layouts, lacks a class of the split,
+    or a class folder that the run uses holds no image file. Only folders are listed (no image is decoded; the data
+    stage checks every image and skips unreadable ones). The generated synthetic benchmark is not checked."""
+    from zsb.data.manifest import build_manifest
+    from zsb.data.registry import get_benchmark
+
+    if not (get_benchmark(cfg.benchmark).needs_data_root or cfg.data_root):
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the data stage reports skipped files
+        build_manifest(
+            cfg.benchmark,
+            cfg.data_root or None,
+            cfg.split or None,
+            max_seen_classes=cfg.max_seen_classes or None,
+            max_unseen_classes=cfg.max_unseen_classes or None,
+            max_per_class=1,
+            verify_images=False,
+        )
+
+
+def preflight(cfg: RunConfig, kernel: str) -> None:
+    """The checks that fail fast, before any notebook starts or any file is written: the Jupyter kernel, the
+    backbone weights and the data root."""
+    from zsb.backbones import check_weights
+
+    check_kernel(kernel)
+    check_weights(cfg.backbone, None if cfg.weights == "none" else cfg.weights)
+    check_data(cfg)
+
+
+CHECKPOINT_STAGES = ("03_train", "04_evaluate", "05_tsne", "06_ablation")
+"""Stages that resume from or read the run folder's training checkpoint."""
+
+
+def check_checkpoint(run_dir: Path, cfg: RunConfig, stages: tuple[str, ...], force: bool) -> None:
+    """WeightsError when ``run_dir`` holds a training checkpoint made with other training parameters than ``cfg``
+    (an explicit --run-id reused with other settings): it is refused before anything in the folder is rewritten."""
+    path = run_dir / "checkpoints" / engine.CHECKPOINT_NAME
+    if force or not path.is_file() or not set(stages) & set(CHECKPOINT_STAGES):
+        return
+    state = safe_torch_load(path, "checkpoint")
+    try:
+        identity = json.loads(state["identity"])
+        training = identity["training"]
+    except (TypeError, KeyError, ValueError):
+        raise WeightsError(
+            f"{path} is not a zsb training checkpoint (expected keys model, epoch, identity). Move it away, or pass "
+            "--force to retrain in this run folder."
+        ) from None
+    if training == cfg.fingerprint(engine.TRAINING_PARAMETERS):
+        return
+    differing = ""
+    try:
+        from zsb.config import read_config_file
+
+        saved = resolve({k: v for k, v in read_config_file(run_dir / "config.json").items() if k in FIELD_TYPES})
+        if saved.fingerprint(engine.TRAINING_PARAMETERS) == training:
+            old, new = saved.to_dict(), cfg.to_dict()
+            changes = [f"{k} {old[k]!r} -> {new[k]!r}" for k in engine.TRAINING_PARAMETERS if old[k] != new[k]]
+            differing = f" (differing: {', '.join(changes)})"
+    except ZSBError:
+        pass
+    raise WeightsError(
+        f"the run folder {run_dir} holds a checkpoint trained with other parameters than this run's{differing}. "
+        "Nothing in it was changed. Give these parameters their own run folder (another --run-id, or none: the "
+        "default id is a hash of the parameters), or pass --force to retrain here, replacing the checkpoint."
+    )
+
+
+def _report_skipped(run_dir: Path, log) -> None:
+    """Print what the data stage left out of the manifest (unreadable images, files that are not images)."""
+    sidecar = run_dir / "manifest.json"
+    try:
+        skipped = json.loads(sidecar.read_text())["skipped"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if skipped:
+        kinds: dict[str, int] = {}
+        for _, reason in skipped:
+            kind = str(reason).split(":", 1)[0]
+            kinds[kind] = kinds.get(kind, 0) + 1
+        summary = ", ".join(f"{count} {kind}(s)" for kind, count in sorted(kinds.items()))
+        log(f"[01_data] left out of the manifest: {summary}; every file and reason is listed under \"skipped\" "
+            f"in {sidecar}")
+
+
+def stage_marker(run_dir: Path, stage: str) -> Path:
+    return run_dir / "stages" / f"{stage}.json"
+
+
+def stage_up_to_date(run_dir: Path, stage: str, fingerprint: str) -> bool:
+    """Whether ``stage`` last succeeded in ``run_dir`` with the parameters that ``fingerprint`` summarises."""
+    marker = stage_marker(run_dir, stage)
+    try:
+        return json.loads(marker.read_text()).get("fingerprint") == fingerprint
+    except (OSError, ValueError):
+        return False
+
+
 def execute_stage(stage: str, run_dir: Path, parameters: dict[str, Any], kernel: str, log=print) -> Path:
     """Execute one stage notebook with papermill into ``run_dir/notebooks/``; raise StageFailed on error."""
     import papermill
@@ -165,11 +303,8 @@ def execute_stage(stage: str, run_dir: Path, parameters: dict[str, Any], kernel:
             stdout_file=sys.stdout,
             cwd=str(Path.cwd()),
         )
-    except NoSuchKernel as e:
-        raise ZSBError(
-            f"the Jupyter kernel {kernel!r} is not installed ({e}). Install it with "
-            f"`python -m ipykernel install --user --name {kernel}`, or pass --kernel with one of `jupyter kernelspec list`."
-        ) from None
+    except NoSuchKernel:
+        raise ZSBError(_no_kernel_message(kernel)) from None
     except papermill.PapermillExecutionError as e:
         raise StageFailed(
             f"stage {stage} failed in cell {e.exec_count} of {output}:\n  {e.ename}: {e.evalue}\n"
@@ -197,53 +332,88 @@ def reproduce(
     cfg = resolve(run_params)
     results_root = Path(results_root)
     run_dir = (results_root / cfg.benchmark / "runs" / (run_id or f"cfg-{cfg.fingerprint()}")).resolve()
+    preflight(cfg, kernel)
     started = time.perf_counter()
     with run_lock(run_dir):
+        check_checkpoint(run_dir, cfg, stages, force)
         Run(run_dir, cfg).save_config()
+        fingerprints = {
+            stage: stage_fingerprint(stage, cfg, {k: v for k, v in notebook_only.items() if k in notebook_parameters(stage)})
+            for stage in STAGES
+        }
         for stage in stages:
-            marker = run_dir / "stages" / f"{stage}.json"
             declared = notebook_parameters(stage)
-            stage_only = {k: v for k, v in notebook_only.items() if k in declared}
-            fingerprint = stage_fingerprint(stage, cfg, stage_only)
-            if not force and marker.exists() and json.loads(marker.read_text()).get("fingerprint") == fingerprint:
+            fingerprint = fingerprints[stage]
+            if not force and stage_up_to_date(run_dir, stage, fingerprint):
                 log(f"[{stage}] up to date, skipped (--force reruns it)")
                 continue
             parameters = {k: v for k, v in cfg.to_dict().items() if k in declared}
-            parameters.update(stage_only, run_dir=str(run_dir))
+            parameters.update({k: v for k, v in notebook_only.items() if k in declared}, run_dir=str(run_dir))
             if "resume" in declared:
                 parameters["resume"] = not force
             log(f"[{stage}] running -> {run_dir / 'notebooks' / (stage + '.ipynb')}")
             t0 = time.perf_counter()
             execute_stage(stage, run_dir, parameters, kernel)
             seconds = time.perf_counter() - t0
-            atomic_write_json(marker, {"fingerprint": fingerprint, "seconds": round(seconds, 1)})
+            atomic_write_json(stage_marker(run_dir, stage), {"fingerprint": fingerprint, "seconds": round(seconds, 1)})
             log(f"[{stage}] done in {seconds:.0f} s")
+            if stage == "01_data":
+                _report_skipped(run_dir, log)
         total = time.perf_counter() - started
-        atomic_write_json(run_dir / "timing.json", {"stages": list(stages), "seconds": round(total, 1)})
-        if set(STAGES) <= {s for s in STAGES if (run_dir / "stages" / f"{s}.json").exists()}:
+        write_timing(run_dir)
+        if all(stage_up_to_date(run_dir, stage, fingerprint) for stage, fingerprint in fingerprints.items()):
             published = publish(run_dir, results_root / cfg.benchmark)
             log(f"results copied to {published}")
-            if readme and Path(readme).is_file():
+            if readme and Path(readme).is_file() and Path(readme).resolve().parent / "results" == results_root.resolve():
                 update_readme(Path(readme), results_root)
     log(f"run folder: {run_dir} ({total:.0f} s)")
     return run_dir
+
+
+def write_timing(run_dir: Path) -> None:
+    """``timing.json``: the seconds each stage took when it last ran, and their sum (the run's wall time)."""
+    seconds = {}
+    for marker in sorted((run_dir / "stages").glob("*.json")):
+        seconds[marker.stem] = json.loads(marker.read_text()).get("seconds", 0.0)
+    atomic_write_json(run_dir / "timing.json", {"stages": seconds, "seconds": round(sum(seconds.values()), 1)})
 
 
 PUBLISHED_FILES = ("config.json", "metrics.json", "metrics_frozen.json", "train_log.jsonl", "timing.json")
 
 
 def publish(run_dir: Path, target: Path) -> Path:
-    """Copy a finished run's small tables, figures and metrics to ``results/<benchmark>/`` (atomically, file by
-    file); the run folder itself, with checkpoints and features, stays under ``runs/``."""
+    """Copy a finished run's small tables, figures and metrics to ``results/<benchmark>/``; the run folder itself,
+    with checkpoints and features, stays under ``runs/``.
+
+    Every file is first copied into a temporary folder inside ``target`` and only then renamed into place, so a
+    full disk or an unwritable folder (a ZSBError) leaves the previously published files as they were."""
     sources = [run_dir / name for name in PUBLISHED_FILES if (run_dir / name).exists()]
     for folder in ("tables", "figures"):
         sources += sorted(p for p in (run_dir / folder).glob("*") if p.is_file())
-    for src in sources:
-        tmp = target / f".{src.name}.tmp"
+    staging = None
+    replaced = 0
+    try:
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, target / src.name)
-    atomic_write_text(target / "RUN.txt", f"copied from {run_dir.name} ({run_dir})\n")
+        staging = Path(tempfile.mkdtemp(prefix=".publish-", dir=target))
+        for src in sources:
+            shutil.copyfile(src, staging / src.name)
+        (staging / "RUN.txt").write_text(f"copied from {run_dir.name} ({run_dir})\n")
+        for staged in [staging / src.name for src in sources] + [staging / "RUN.txt"]:
+            os.replace(staged, target / staged.name)
+            replaced += 1
+    except OSError as e:
+        state = (
+            f"{replaced} of the published files were already replaced" if replaced
+            else "the previously published files are unchanged"
+        )
+        raise ZSBError(
+            f"publishing {run_dir} to {target} failed: {e.strerror or e}; {state}, and the run folder keeps every "
+            "result. Free some disk space or make the folder writable, then run the same command again (finished "
+            "stages are skipped)."
+        ) from e
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

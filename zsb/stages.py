@@ -149,7 +149,9 @@ class Run:
         return build_backbone(self.cfg.backbone, weights=None)
 
     def backbone(self):
+        """The configured backbone; a random init (weights="none") is seeded, so every stage builds the same one."""
         weights = None if self.cfg.weights == "none" else self.cfg.weights
+        torch.manual_seed(self.cfg.seed)
         return build_backbone(self.cfg.backbone, weights=weights)
 
     def dataset(self, frame: pd.DataFrame, train: bool) -> ImageDataset:

