@@ -417,8 +417,12 @@ def publish(run_dir: Path, target: Path) -> Path:
     return target
 
 
+README_COLUMNS = ("mAP@all", "mAP@200", "P@10", "P@25", "P@100", "P@200")
+
+
 def results_markdown(results_root: Path) -> str:
-    """The README's results section: one table per benchmark with a published run."""
+    """The README's results section: per benchmark with a published run, the fine-tuned model against the frozen
+    ImageNet features, then the ablation table."""
     import pandas as pd
 
     parts = []
@@ -429,18 +433,23 @@ def results_markdown(results_root: Path) -> str:
         p = config["parameters"]
         parts.append(
             f"**{bench_dir.name}** (split `{metrics.get('split') or 'default'}`, {p['backbone']} at {p['image_size']} px, "
-            f"{p['epochs']} epochs, {metrics['num_queries']} queries x {metrics['num_gallery']} gallery, "
-            f"chance mAP {metrics['chance_mAP']:.3f}; run wall time {timing.get('seconds', float('nan')) / 60:.1f} min, "
+            f"{metrics['num_queries']} unseen-class queries x {metrics['num_gallery']} gallery photos, "
+            f"chance mAP {metrics['chance_mAP']:.3f}; whole run {timing.get('seconds', float('nan')) / 60:.1f} min, "
             f"commit `{(config.get('git_commit') or 'unknown')[:12]}`)\n"
         )
-        ablation = bench_dir / "ablation.csv"
-        if ablation.exists():
-            table = pd.read_csv(ablation)
-            columns = [c for c in ["variant", "mAP@all", "mAP@200", "P@10", "P@25", "P@100", "P@200",
-                                   "epochs", "seconds_per_epoch"] if c in table.columns]
+        rows = [{"model": f"fine-tuned, {p['epochs']} epochs", **metrics["metrics"]}]
+        if (bench_dir / "metrics_frozen.json").exists():
+            frozen = json.loads((bench_dir / "metrics_frozen.json").read_text())
+            rows.append({"model": "frozen ImageNet features", **frozen["metrics"]})
+        main = pd.DataFrame(rows)
+        parts.append(main[["model", *[c for c in README_COLUMNS if c in main]]].to_markdown(index=False, floatfmt=".3f") + "\n")
+        if (bench_dir / "ablation.csv").exists():
+            table = pd.read_csv(bench_dir / "ablation.csv")
+            epochs = sorted(set(table.loc[table["epochs"] > 0, "epochs"]))
+            parts.append(f"Ablation (every variant trained {'/'.join(map(str, epochs))} epoch(s), same seed; "
+                         "`frozen` is not trained):\n")
+            columns = ["variant", *[c for c in README_COLUMNS if c in table], "seconds_per_epoch"]
             parts.append(table[columns].to_markdown(index=False, floatfmt=".3f") + "\n")
-        else:
-            parts.append(pd.DataFrame([metrics["metrics"]]).to_markdown(index=False, floatfmt=".3f") + "\n")
     return "\n".join(parts) if parts else "_No published results yet: run `zsb reproduce`._\n"
 
 
