@@ -3,7 +3,6 @@ a second call skips every stage; a notebook also runs alone under papermill."""
 
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys

@@ -11,7 +11,7 @@ the same parameters, so any notebook can run alone.
 
 from __future__ import annotations
 
-import time
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -134,8 +134,6 @@ class Run:
         """The run's manifest, built first if it is missing or was made with other data parameters."""
         settings_path = self.dir / "data_settings.json"
         if self.manifest_path.exists() and settings_path.exists():
-            import json
-
             if json.loads(settings_path.read_text()) == self._settings(DATA_PARAMETERS):
                 return read_manifest(self.manifest_path)
         return self.prepare_data()
@@ -146,6 +144,7 @@ class Run:
     # --- shared pieces ---
     @cached_property
     def backbone_preprocessing(self):
+        """The backbone's input constants (mean, std, interpolation); a random-init build, only these are read."""
         return build_backbone(self.cfg.backbone, weights=None)
 
     def backbone(self):
