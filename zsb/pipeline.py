@@ -258,19 +258,13 @@ def check_checkpoint(run_dir: Path, cfg: RunConfig, stages: tuple[str, ...], for
 
 def _report_skipped(run_dir: Path, log) -> None:
     """Print what the data stage left out of the manifest (unreadable images, files that are not images)."""
-    sidecar = run_dir / "manifest.json"
-    try:
-        skipped = json.loads(sidecar.read_text())["skipped"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return
-    if skipped:
-        kinds: dict[str, int] = {}
-        for _, reason in skipped:
-            kind = str(reason).split(":", 1)[0]
-            kinds[kind] = kinds.get(kind, 0) + 1
-        summary = ", ".join(f"{count} {kind}(s)" for kind, count in sorted(kinds.items()))
-        log(f"[01_data] left out of the manifest: {summary}; every file and reason is listed under \"skipped\" "
-            f"in {sidecar}")
+    from zsb.data.manifest import read_manifest
+
+    summary = read_manifest(run_dir / "manifest.csv").skipped_summary()
+    if summary:
+        counts = ", ".join(f"{count} {kind}(s)" for kind, count in sorted(summary.items()))
+        log(f"[01_data] left out of the manifest: {counts}; every file and reason is listed under \"skipped\" "
+            f"in {run_dir / 'manifest.json'}")
 
 
 def stage_marker(run_dir: Path, stage: str) -> Path:
