@@ -112,5 +112,12 @@ def test_real_data_smoke_on_sketchy_mini(tmp_path, sketchy_mini_root, synthetic_
     done = zsb(*args, cwd=tmp_path, env=synthetic_env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     metrics = json.loads((tmp_path / "results" / "sketchy_mini" / "runs" / "smoke" / "metrics.json").read_text())
-    assert metrics["split"] == "" and metrics["num_queries"] == 15 and metrics["num_gallery"] == 15
+    assert metrics["split"] == "sempcyc25" and metrics["num_queries"] == 15 and metrics["num_gallery"] == 15
     assert all(math.isfinite(v) for v in metrics["metrics"].values())
+
+
+def test_tables_without_results_is_a_clear_error(tmp_path, capsys):
+    from zsb.cli import main
+
+    assert main(["tables", "--results", str(tmp_path / "missing"), "--readme", str(REPO / "README.md")]) == 2
+    assert "does not exist; run `zsb reproduce` first" in capsys.readouterr().err

@@ -419,6 +419,10 @@ def results_markdown(results_root: Path) -> str:
     ImageNet features, then the ablation table."""
     import pandas as pd
 
+    from zsb.data.registry import get_benchmark
+
+    if not Path(results_root).is_dir():
+        raise ZSBError(f"results folder {results_root} does not exist; run `zsb reproduce` first, or pass --results")
     parts = []
     for bench_dir in sorted(p for p in Path(results_root).iterdir() if (p / "metrics.json").is_file()):
         metrics = json.loads((bench_dir / "metrics.json").read_text())
@@ -426,7 +430,8 @@ def results_markdown(results_root: Path) -> str:
         timing = json.loads((bench_dir / "timing.json").read_text()) if (bench_dir / "timing.json").exists() else {}
         p = config["parameters"]
         parts.append(
-            f"**{bench_dir.name}** (split `{metrics.get('split') or 'default'}`, {p['backbone']} at {p['image_size']} px, "
+            f"**{bench_dir.name}** (split `{p['split'] or get_benchmark(p['benchmark']).default_split}`, "
+            f"{p['backbone']} at {p['image_size']} px, "
             f"{metrics['num_queries']} unseen-class queries x {metrics['num_gallery']} gallery photos, "
             f"chance mAP {metrics['chance_mAP']:.3f}; whole run {timing.get('seconds', float('nan')) / 60:.1f} min, "
             f"commit `{(config.get('git_commit') or 'unknown')[:12]}`)\n"

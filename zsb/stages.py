@@ -26,6 +26,7 @@ from zsb.backbones import build_backbone
 from zsb.config import ABLATION_VARIANTS, FIELD_TYPES, RunConfig, resolve
 from zsb.data.datasets import ImageDataset
 from zsb.data.manifest import Manifest, build_manifest, read_manifest, write_manifest
+from zsb.data.registry import get_benchmark
 from zsb.data.sampler import DomainBalancedBatchSampler
 from zsb.data.transforms import build_transform
 from zsb.domains import PHOTO, SKETCH
@@ -279,7 +280,7 @@ class Run:
         record = {
             "which": which,
             "benchmark": self.cfg.benchmark,
-            "split": self.cfg.split,
+            "split": self.cfg.split or get_benchmark(self.cfg.benchmark).default_split,
             "num_queries": int(len(features["queries"])),
             "num_gallery": int(len(features["gallery"])),
             "chance_mAP": chance_level(features["queries_labels"], features["gallery_labels"]),
