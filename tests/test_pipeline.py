@@ -121,3 +121,12 @@ def test_tables_without_results_is_a_clear_error(tmp_path, capsys):
 
     assert main(["tables", "--results", str(tmp_path / "missing"), "--readme", str(REPO / "README.md")]) == 2
     assert "does not exist; run `zsb reproduce` first" in capsys.readouterr().err
+
+
+def test_more_ablation_variants_reuse_the_run_folder():
+    from zsb.config import resolve
+    from zsb.pipeline import default_run_id
+
+    cfg = resolve({"ablation_variants": "full,frozen"})
+    assert default_run_id(cfg) == default_run_id(cfg.replace(ablation_variants="full,frozen,no_knowledge"))
+    assert default_run_id(cfg) != default_run_id(cfg.replace(epochs=cfg.epochs + 1))

@@ -307,6 +307,13 @@ def execute_stage(stage: str, run_dir: Path, parameters: dict[str, Any], kernel:
     return output
 
 
+def default_run_id(cfg: RunConfig) -> str:
+    """A hash of the result-relevant parameters, except the list of ablation variants: asking for more variants
+    reuses the run folder (its finished stages and variants) and only trains what is new."""
+    names = tuple(n for n in FIELD_TYPES if n not in RunConfig.EXECUTION_ONLY and n != "ablation_variants")
+    return f"cfg-{cfg.fingerprint(names)}"
+
+
 def reproduce(
     benchmark: str = "synthetic",
     overrides: Mapping[str, Any] | None = None,
@@ -325,7 +332,7 @@ def reproduce(
     run_params, notebook_only = split_overrides({"benchmark": benchmark, **(overrides or {})}, STAGES)
     cfg = resolve(run_params)
     results_root = Path(results_root)
-    run_dir = (results_root / cfg.benchmark / "runs" / (run_id or f"cfg-{cfg.fingerprint()}")).resolve()
+    run_dir = (results_root / cfg.benchmark / "runs" / (run_id or default_run_id(cfg))).resolve()
     preflight(cfg, kernel)
     started = time.perf_counter()
     with run_lock(run_dir):
@@ -433,7 +440,7 @@ def results_markdown(results_root: Path) -> str:
             f"**{bench_dir.name}** (split `{p['split'] or get_benchmark(p['benchmark']).default_split}`, "
             f"{p['backbone']} at {p['image_size']} px, "
             f"{metrics['num_queries']} unseen-class queries x {metrics['num_gallery']} gallery photos, "
-            f"chance mAP {metrics['chance_mAP']:.3f}; whole run {timing.get('seconds', float('nan')) / 60:.1f} min, "
+            f"chance mAP {metrics['chance_mAP']:.3f}; stages {timing.get('seconds', float('nan')) / 60:.1f} min in total, "
             f"commit `{(config.get('git_commit') or 'unknown')[:12]}`)\n"
         )
         rows = [{"model": f"fine-tuned, {p['epochs']} epochs", **metrics["metrics"]}]
