@@ -5,7 +5,8 @@ Each variant runs in its own subprocess so that peak memory (max RSS) is measure
 backbone, image size, batch (P classes x (K sketches + K photos)) and the real training step of zsb.engine.
 Also reports the one-off cost of the knowledge precomputation (teacher forward passes over the training photos).
 
-    python benchmarks/bench_train_step.py                      # efficientnet_lite0, 160 px, 16 x (1 + 1)
+    python benchmarks/bench_train_step.py                      # efficientnet_lite0, 160 px, 16 x (1 + 1), fp32
+    python benchmarks/bench_train_step.py --image-size 224 --precision bf16   # the sketchy_mini CPU preset
     python benchmarks/bench_train_step.py --image-size 128 --steps 10 --photos 2500
 """
 
@@ -23,22 +24,24 @@ def measure(args: argparse.Namespace) -> dict:
     import torch
 
     from zsb import engine
-    from zsb.backbones import build_backbone
+    from zsb.backbones import build_backbone, to_device, to_input
     from zsb.config import RunConfig
     from zsb.model import ZSBModel
 
     torch.manual_seed(0)
-    cfg = RunConfig(teacher=args.variant, image_size=args.image_size, device="cpu")
+    cpu = torch.device("cpu")
+    cfg = RunConfig(teacher=args.variant, image_size=args.image_size, device="cpu", precision=args.precision)
     classes = args.classes
-    model = ZSBModel(build_backbone(args.backbone, "imagenet"), num_seen_classes=classes)
-    teacher = build_backbone(args.backbone, "imagenet").eval().requires_grad_(False) if args.variant == "online" else None
+    model = to_device(ZSBModel(build_backbone(args.backbone, "imagenet"), num_seen_classes=classes), cpu)
+    teacher = (to_device(build_backbone(args.backbone, "imagenet"), cpu).eval().requires_grad_(False)
+               if args.variant == "online" else None)
     knowledge = torch.softmax(torch.randn(classes, 1000), dim=1) if args.variant == "precomputed" else None
     optimizer = engine.build_optimizer(model, cfg)
     losses = engine.ParadigmLosses.from_config(cfg)
     p, k = args.classes_per_batch, args.samples_per_domain
     labels = torch.arange(p).repeat_interleave(k).repeat(2)
     domains = torch.cat([torch.zeros(p * k, dtype=torch.long), torch.ones(p * k, dtype=torch.long)])
-    images = torch.randn(len(labels), 3, args.image_size, args.image_size)
+    images = to_input(torch.randn(len(labels), 3, args.image_size, args.image_size), cpu)
     model.train()
     for _ in range(args.warmup):
         engine.train_step(model, optimizer, losses, cfg, images, labels, domains, knowledge, teacher)
@@ -60,10 +63,11 @@ def precompute_cost(args: argparse.Namespace) -> float:
     """Seconds per training photo for the teacher pass of the knowledge precomputation."""
     import torch
 
-    from zsb.backbones import build_backbone
+    from zsb.backbones import build_backbone, to_device, to_input
 
-    teacher = build_backbone(args.backbone, "imagenet").eval()
-    batch = torch.randn(64, 3, args.image_size, args.image_size)
+    cpu = torch.device("cpu")
+    teacher = to_device(build_backbone(args.backbone, "imagenet"), cpu).eval()
+    batch = to_input(torch.randn(64, 3, args.image_size, args.image_size), cpu)
     with torch.no_grad():
         teacher.imagenet_head(teacher(batch))
         started = time.perf_counter()
@@ -78,6 +82,7 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=160)
     parser.add_argument("--classes-per-batch", type=int, default=16)
     parser.add_argument("--samples-per-domain", type=int, default=1)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="training arithmetic")
     parser.add_argument("--classes", type=int, default=100, help="seen classes (size of the classifier)")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
@@ -94,7 +99,7 @@ def main() -> None:
         ]
         results[variant] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
     ours, online = results["precomputed"], results["online"]
-    print(f"backbone {args.backbone}, {args.image_size} px, batch {ours['batch']} "
+    print(f"backbone {args.backbone}, {args.image_size} px, {args.precision}, batch {ours['batch']} "
           f"({args.classes_per_batch} classes x ({args.samples_per_domain} sketch + {args.samples_per_domain} photo)), "
           f"median of {args.steps} steps")
     print(f"{'variant':<34}{'step (s)':>10}{'peak RSS (MiB)':>16}")

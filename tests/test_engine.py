@@ -133,3 +133,54 @@ def test_cosine_schedule_ends_at_zero_and_starts_at_one():
     assert engine.learning_rate_factor("cosine", 0, 10) == 1.0
     assert engine.learning_rate_factor("cosine", 10, 10) == pytest.approx(0.0)
     assert engine.learning_rate_factor("constant", 7, 10) == 1.0
+
+
+def test_bf16_step_runs_the_network_in_bf16_and_the_losses_in_fp32():
+    model = engine.to_device(tiny_model(), torch.device("cpu"))
+    optimizer = engine.build_optimizer(model, CFG)
+    losses = engine.ParadigmLosses.from_config(CFG)
+    seen_dtypes = []
+    model.embedding_head.register_forward_hook(lambda module, args, out: seen_dtypes.append(out.dtype))
+    labels = torch.tensor([0, 1, 0, 1])
+    domains = torch.tensor([0, 0, 1, 1])
+    knowledge = torch.softmax(torch.randn(NUM_CLASSES, 1000), dim=1)
+    images = engine.to_input(torch.randn(4, 3, 32, 32), torch.device("cpu"))
+    values = engine.train_step(model, optimizer, losses, CFG.replace(precision="bf16"), images, labels, domains,
+                               knowledge)
+    assert seen_dtypes == [torch.bfloat16]
+    assert all(torch.isfinite(torch.tensor(v)) for v in values.values())
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # fp32 master weights
+
+
+def test_bf16_training_is_deterministic_and_differs_from_fp32(tmp_path):
+    loader_for_epoch, knowledge = tiny_setup()
+    cfg = CFG.replace(precision="bf16", epochs=2)
+    first = tiny_model()
+    engine.train(first, loader_for_epoch, cfg, tmp_path / "a", class_knowledge=knowledge)
+    again = tiny_model()
+    engine.train(again, loader_for_epoch, cfg, tmp_path / "b", class_knowledge=knowledge)
+    fp32 = tiny_model()
+    engine.train(fp32, loader_for_epoch, cfg.replace(precision="fp32"), tmp_path / "c", class_knowledge=knowledge)
+    weights = [m.embedding_head.weight for m in (first, again, fp32)]
+    assert torch.equal(weights[0], weights[1])  # CPU bf16 is deterministic too
+    assert not torch.equal(weights[0], weights[2])  # the precision really changed the arithmetic
+
+
+def test_test_time_flip_averages_an_image_and_its_mirror_and_is_mirror_invariant():
+    torch.manual_seed(0)
+    encode = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 5))
+    images = torch.randn(6, 3, 8, 8)
+    loader = DataLoader(TensorDataset(images, torch.zeros(6)), batch_size=4)
+    cpu = torch.device("cpu")
+    with torch.no_grad():
+        plain = engine.extract_embeddings(encode, loader, cpu, progress=False)
+        flipped = engine.extract_embeddings(encode, loader, cpu, progress=False, hflip=True)
+        mirrored_loader = DataLoader(TensorDataset(images.flip(3), torch.zeros(6)), batch_size=4)
+        of_mirrors = engine.extract_embeddings(encode, mirrored_loader, cpu, progress=False, hflip=True)
+        expected = torch.nn.functional.normalize(
+            torch.nn.functional.normalize(encode(images), dim=1)
+            + torch.nn.functional.normalize(encode(images.flip(3)), dim=1), dim=1)
+    assert torch.allclose(plain, torch.nn.functional.normalize(encode(images), dim=1).detach(), atol=1e-6)
+    assert torch.allclose(flipped, expected, atol=1e-6)
+    assert torch.allclose(flipped, of_mirrors, atol=1e-6)
+    assert not torch.allclose(plain, flipped, atol=1e-3)

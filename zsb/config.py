@@ -60,6 +60,9 @@ class RunConfig:
     weight_decay: float = 0.0  # Adam weight decay
     lr_schedule: str = "cosine"  # cosine (decay to 0 over the run) | constant
     crop_scale: float = 0.7  # smallest area fraction of the random resized crop (1.0 = no crop augmentation)
+    precision: str = "fp32"  # training arithmetic: fp32 | bf16 (autocast; fast only where the CPU or GPU has bf16 units)
+    # --- evaluation (04_evaluate) ---
+    eval_hflip: bool = True  # test-time flip: average the embeddings of each image and its mirror image
     # --- ablation (06_ablation) ---
     ablation_epochs: int = 1  # epochs of each ablation variant (0 = same as epochs)
     ablation_variants: str = "full,no_knowledge,no_classification,no_quadruplet,triplet,frozen,online_teacher"
@@ -102,6 +105,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "metric_loss": ("quadruplet", "triplet"),
     "mining": ("hard", "semihard", "random"),
     "lr_schedule": ("cosine", "constant"),
+    "precision": ("fp32", "bf16"),
     "device": ("auto", "cpu", "cuda"),
 }
 ABLATION_VARIANTS: dict[str, dict[str, Any]] = {
@@ -118,9 +122,10 @@ ABLATION_VARIANTS: dict[str, dict[str, Any]] = {
 PRESETS: dict[str, dict[str, Any]] = {
     "synthetic": {},
     "sketchy_mini": {
-        "image_size": 160,
+        "image_size": 224,
         "epochs": 6,
         "lr_backbone": 1e-4,
+        "precision": "bf16",
         "ablation_epochs": 0,
     },
     **{

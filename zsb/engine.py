@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from zsb.backbones import to_device, to_input
 from zsb.config import RunConfig
 from zsb.errors import WeightsError
 from zsb.io import atomic_torch_save, atomic_write_text, safe_torch_load
@@ -32,7 +33,7 @@ from zsb.losses import (
     KnowledgePreservationLoss,
     SemanticClassificationLoss,
 )
-from zsb.model import ZSBModel
+from zsb.model import ZSBModel, ZSBOutput
 
 LOG_NAME = "train_log.jsonl"
 CHECKPOINT_NAME = "last.pt"
@@ -42,7 +43,7 @@ TRAINING_PARAMETERS = (
     "backbone", "weights", "image_size", "embed_dim", "teacher", "kd_temperature", "kd_top_k", "kd_domains",
     "metric_loss", "w_metric", "w_classification", "w_knowledge", "margin", "mining", "epochs",
     "classes_per_batch", "samples_per_domain", "batches_per_epoch", "lr_backbone", "lr_head", "weight_decay",
-    "lr_schedule", "crop_scale", "seed",
+    "lr_schedule", "crop_scale", "precision", "seed",
 )
 """The parameters a trained checkpoint depends on: a checkpoint made with other values is never resumed."""
 
@@ -67,6 +68,21 @@ def resolve_device(name: str) -> torch.device:
 
         raise ConfigError("device='cuda' was asked for but no CUDA GPU is visible; use device='cpu' or 'auto'")
     return torch.device(name)
+
+
+def autocast(precision: str, device: torch.device):
+    """The arithmetic of a training step: ``"fp32"`` (no autocast) or ``"bf16"`` (autocast to bfloat16 with fp32
+    master weights; on CPU it is fast only with native bf16 units such as AVX512-BF16 or AMX)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` has bf16 arithmetic units (a CUDA GPU that supports bf16; a CPU with AVX512-BF16 or AMX).
+    Elsewhere bf16 is emulated and slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
 @dataclass
@@ -149,9 +165,9 @@ def train(
     """
     out_dir = Path(out_dir)
     device = resolve_device(cfg.device)
-    model.to(device)
+    to_device(model, device)
     if teacher is not None:
-        teacher.to(device).eval().requires_grad_(False)
+        to_device(teacher, device).eval().requires_grad_(False)
     if class_knowledge is not None:
         class_knowledge = class_knowledge.to(device)
     if cfg.w_knowledge and class_knowledge is None and teacher is None:
@@ -185,7 +201,7 @@ def train(
             factor = learning_rate_factor(cfg.lr_schedule, (epoch - 1) * steps_per_epoch + step_in_epoch, total_steps)
             for group, base in zip(optimizer.param_groups, base_lrs):
                 group["lr"] = base * factor
-            images, labels, domains = images.to(device), labels.to(device), domains.to(device)
+            images, labels, domains = to_input(images, device), labels.to(device), domains.to(device)
             values = train_step(model, optimizer, losses, cfg, images, labels, domains, class_knowledge, teacher)
             for name, value in values.items():
                 sums[name] = sums.get(name, 0.0) + value * len(labels)
@@ -208,9 +224,13 @@ def train(
 
 
 def train_step(model, optimizer, losses, cfg, images, labels, domains, class_knowledge=None, teacher=None):
-    """One optimisation step on one domain-balanced batch; returns the loss terms as floats."""
-    output = model(images)
-    targets = knowledge_targets(cfg, labels, images, class_knowledge, teacher)
+    """One optimisation step on one domain-balanced batch; returns the loss terms as floats.
+
+    The networks run in ``cfg.precision`` (see :func:`autocast`); the losses are always computed in fp32."""
+    with autocast(cfg.precision, images.device):
+        output = model(images)
+        targets = knowledge_targets(cfg, labels, images, class_knowledge, teacher)
+    output = ZSBOutput(*(tensor.float() for tensor in (output.embedding, output.class_logits, output.imagenet_logits)))
     terms = losses(output, labels, domains, targets)
     optimizer.zero_grad(set_to_none=True)
     terms["total"].backward()
@@ -225,7 +245,7 @@ def knowledge_targets(cfg, labels, images, class_knowledge, teacher) -> torch.Te
         return None
     if cfg.teacher == "online":
         with torch.no_grad():
-            return F.softmax(teacher.imagenet_head(teacher(images)) / cfg.kd_temperature, dim=1)
+            return F.softmax(teacher.imagenet_head(teacher(images)).float() / cfg.kd_temperature, dim=1)
     return class_knowledge[labels]
 
 
@@ -287,10 +307,18 @@ def extract_embeddings(
     device: torch.device,
     progress: bool = True,
     desc: str = "embedding",
+    hflip: bool = False,
 ) -> torch.Tensor:
-    """Run ``encode`` over every batch of ``loader`` (in order) and stack the L2-normalised results on CPU."""
+    """Run ``encode`` over every batch of ``loader`` (in order) and stack the L2-normalised results on CPU.
+
+    With ``hflip`` (test-time flip) each image is also encoded mirrored left to right, and the result is the
+    normalised mean of the two normalised embeddings: retrieval then does not depend on which way a sketch faces."""
     chunks = []
     for images, *_ in tqdm(loader, desc=desc, ascii=True, disable=not progress, leave=False):
-        chunks.append(F.normalize(encode(images.to(device)).float(), dim=1).cpu())
+        images = to_input(images, device)
+        embedding = F.normalize(encode(images).float(), dim=1)
+        if hflip:
+            embedding = embedding + F.normalize(encode(images.flip(3)).float(), dim=1)
+        chunks.append(F.normalize(embedding, dim=1).cpu())
     return torch.cat(chunks)
 

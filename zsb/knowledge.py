@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable
 import torch
 from tqdm import tqdm
 
-from zsb.backbones import Backbone
+from zsb.backbones import Backbone, to_input
 from zsb.errors import ConfigError, DataError, WeightsError
 from zsb.io import atomic_torch_save, safe_torch_load
 
@@ -69,7 +69,7 @@ def compute_class_knowledge(
                 f"class knowledge: got label {int(labels.min() if labels.min() < 0 else labels.max())} but "
                 f"num_classes is {num_classes}; the loader must yield seen-class labels in 0..{num_classes - 1}."
             )
-        probs = torch.softmax(teacher.imagenet_logits(images.to(device)).double() / temperature, dim=1).cpu()
+        probs = torch.softmax(teacher.imagenet_logits(to_input(images, device)).double() / temperature, dim=1).cpu()
         if sums is None:
             sums = torch.zeros(num_classes, probs.shape[1], dtype=torch.float64)
         sums.index_add_(0, labels, probs)

@@ -29,7 +29,7 @@ from zsb import engine
 from zsb.config import FIELD_TYPES, RunConfig, parse_string, resolve, type_error_message, unknown_name_message
 from zsb.errors import ConfigError, WeightsError, ZSBError
 from zsb.io import atomic_write_json, atomic_write_text, safe_torch_load
-from zsb.stages import DATA_PARAMETERS, KNOWLEDGE_PARAMETERS, Run
+from zsb.stages import DATA_PARAMETERS, EVAL_PARAMETERS, KNOWLEDGE_PARAMETERS, Run
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 STAGES = ("01_data", "02_knowledge", "03_train", "04_evaluate", "05_tsne", "06_ablation")
@@ -37,8 +37,8 @@ STAGE_PARAMETERS: dict[str, tuple[str, ...] | None] = {
     "01_data": DATA_PARAMETERS,
     "02_knowledge": KNOWLEDGE_PARAMETERS + ("kd_domains", "teacher"),
     "03_train": engine.TRAINING_PARAMETERS,
-    "04_evaluate": engine.TRAINING_PARAMETERS,
-    "05_tsne": engine.TRAINING_PARAMETERS,
+    "04_evaluate": EVAL_PARAMETERS,
+    "05_tsne": EVAL_PARAMETERS,
     "06_ablation": None,  # every result-relevant parameter
 }
 """The parameters each stage's outputs depend on: a stage is skipped only when these are unchanged."""
@@ -215,6 +215,13 @@ def preflight(cfg: RunConfig, kernel: str) -> None:
     check_kernel(kernel)
     check_weights(cfg.backbone, None if cfg.weights == "none" else cfg.weights)
     check_data(cfg)
+    device = engine.resolve_device(cfg.device)
+    if cfg.precision == "bf16" and not engine.native_bf16(device):
+        warnings.warn(
+            f"precision=bf16 on a {device.type} without native bf16 units is emulated and slower than fp32; "
+            "pass --set precision=fp32 to train in fp32 (results differ slightly)",
+            stacklevel=2,
+        )
 
 
 CHECKPOINT_STAGES = ("03_train", "04_evaluate", "05_tsne", "06_ablation")

@@ -38,7 +38,8 @@ from zsb.model import ZSBModel
 
 DATA_PARAMETERS = ("benchmark", "data_root", "split", "max_seen_classes", "max_unseen_classes", "max_per_class")
 KNOWLEDGE_PARAMETERS = DATA_PARAMETERS + ("backbone", "weights", "image_size", "kd_temperature", "kd_top_k")
-EVAL_PARAMETERS = engine.TRAINING_PARAMETERS
+EVAL_PARAMETERS = engine.TRAINING_PARAMETERS + ("eval_hflip",)
+FROZEN_FEATURE_PARAMETERS = KNOWLEDGE_PARAMETERS + ("eval_hflip",)
 
 
 def default_run_dir(benchmark: str, results_root: str | Path = "results") -> Path:
@@ -180,7 +181,7 @@ class Run:
         photos = train[train.domain == "photo"]
 
         def compute() -> torch.Tensor:
-            teacher = self.backbone().to(self.device)
+            teacher = engine.to_device(self.backbone(), self.device)
             return compute_class_knowledge(
                 teacher,
                 self.eval_loader(photos),
@@ -239,26 +240,28 @@ class Run:
                 f"training in {self.dir} stopped after epoch {epoch} of {self.cfg.epochs}; rerun the training "
                 "stage (it resumes from the last checkpoint) before evaluating."
             )
-        return model.to(self.device).eval()
+        return engine.to_device(model, self.device).eval()
 
     # --- 04 evaluate ---
     def embeddings(self, which: str) -> dict[str, torch.Tensor]:
         """Embeddings of the unseen queries (sketches) and gallery (photos), cached in ``features/``.
 
         ``which="trained"`` uses the fine-tuned model's retrieval embedding (or, for a run with 0 epochs, the
-        frozen pretrained features); ``which="frozen"`` always uses the frozen pretrained pooled features."""
+        frozen pretrained features); ``which="frozen"`` always uses the frozen pretrained pooled features.
+        With ``eval_hflip`` each image's embedding is averaged with its mirror image's (test-time flip)."""
         frozen = which == "frozen" or self.cfg.epochs == 0
         path = self.dir / "features" / f"{'frozen' if frozen else 'trained'}.pt"
-        fingerprint = self.cfg.fingerprint(KNOWLEDGE_PARAMETERS if frozen else EVAL_PARAMETERS)
+        fingerprint = self.cfg.fingerprint(FROZEN_FEATURE_PARAMETERS if frozen else EVAL_PARAMETERS)
         if path.exists():
             cached = safe_torch_load(path, "feature cache")
             if cached.get("fingerprint") == fingerprint:
                 return cached
-        encode = self.backbone().to(self.device).eval() if frozen else self.trained_model().embed
+        encode = engine.to_device(self.backbone(), self.device).eval() if frozen else self.trained_model().embed
         out: dict[str, Any] = {"fingerprint": fingerprint}
         for part, frame in (("queries", self.manifest.queries()), ("gallery", self.manifest.gallery())):
             out[f"{part}"] = engine.extract_embeddings(
-                encode, self.eval_loader(frame), self.device, self.cfg.progress, desc=f"{which} {part}"
+                encode, self.eval_loader(frame), self.device, self.cfg.progress, desc=f"{which} {part}",
+                hflip=self.cfg.eval_hflip,
             )
             out[f"{part}_labels"] = torch.tensor(frame["label"].to_numpy(), dtype=torch.long)
         atomic_torch_save(out, path)
