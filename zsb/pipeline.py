@@ -445,7 +445,8 @@ def results_markdown(results_root: Path) -> str:
         p = config["parameters"]
         parts.append(
             f"**{bench_dir.name}** (split `{p['split'] or get_benchmark(p['benchmark']).default_split}`, "
-            f"{p['backbone']} at {p['image_size']} px, "
+            f"{p['backbone']} at {p['image_size']} px, trained in {p.get('precision', 'fp32')}"
+            f"{', test-time flip' if p.get('eval_hflip') else ''}, "
             f"{metrics['num_queries']} unseen-class queries x {metrics['num_gallery']} gallery photos, "
             f"chance mAP {metrics['chance_mAP']:.3f}; stages {timing.get('seconds', float('nan')) / 60:.1f} min in total, "
             f"commit `{(config.get('git_commit') or 'unknown')[:12]}`)\n"
