@@ -126,7 +126,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "epochs": 6,
         "lr_backbone": 1e-4,
         "precision": "bf16",
-        "ablation_epochs": 0,
+        "ablation_epochs": 3,
     },
     **{
         name: {
