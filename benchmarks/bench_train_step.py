@@ -77,12 +77,14 @@ def precompute_cost(args: argparse.Namespace) -> float:
 
 
 def main() -> None:
+    from zsb.config import CHOICES
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--image-size", type=int, default=160)
     parser.add_argument("--classes-per-batch", type=int, default=16)
     parser.add_argument("--samples-per-domain", type=int, default=1)
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="training arithmetic")
+    parser.add_argument("--precision", choices=CHOICES["precision"], default="fp32", help="training arithmetic")
     parser.add_argument("--classes", type=int, default=100, help="seen classes (size of the classifier)")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)

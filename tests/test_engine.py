@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from zsb import engine
-from zsb.backbones import build_backbone
+from zsb.backbones import build_backbone, to_device, to_input
 from zsb.config import RunConfig
 from zsb.data.sampler import DomainBalancedBatchSampler
 from zsb.errors import WeightsError
@@ -136,7 +136,7 @@ def test_cosine_schedule_ends_at_zero_and_starts_at_one():
 
 
 def test_bf16_step_runs_the_network_in_bf16_and_the_losses_in_fp32():
-    model = engine.to_device(tiny_model(), torch.device("cpu"))
+    model = to_device(tiny_model(), torch.device("cpu"))
     optimizer = engine.build_optimizer(model, CFG)
     losses = engine.ParadigmLosses.from_config(CFG)
     seen_dtypes = []
@@ -144,7 +144,7 @@ def test_bf16_step_runs_the_network_in_bf16_and_the_losses_in_fp32():
     labels = torch.tensor([0, 1, 0, 1])
     domains = torch.tensor([0, 0, 1, 1])
     knowledge = torch.softmax(torch.randn(NUM_CLASSES, 1000), dim=1)
-    images = engine.to_input(torch.randn(4, 3, 32, 32), torch.device("cpu"))
+    images = to_input(torch.randn(4, 3, 32, 32), torch.device("cpu"))
     values = engine.train_step(model, optimizer, losses, CFG.replace(precision="bf16"), images, labels, domains,
                                knowledge)
     assert seen_dtypes == [torch.bfloat16]

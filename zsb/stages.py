@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from zsb import engine
-from zsb.backbones import build_backbone
+from zsb.backbones import build_backbone, to_device
 from zsb.config import ABLATION_VARIANTS, FIELD_TYPES, RunConfig, resolve
 from zsb.data.datasets import ImageDataset
 from zsb.data.manifest import Manifest, build_manifest, read_manifest, write_manifest
@@ -39,7 +39,7 @@ from zsb.model import ZSBModel
 DATA_PARAMETERS = ("benchmark", "data_root", "split", "max_seen_classes", "max_unseen_classes", "max_per_class")
 KNOWLEDGE_PARAMETERS = DATA_PARAMETERS + ("backbone", "weights", "image_size", "kd_temperature", "kd_top_k")
 EVAL_PARAMETERS = engine.TRAINING_PARAMETERS + ("eval_hflip",)
-FROZEN_FEATURE_PARAMETERS = KNOWLEDGE_PARAMETERS + ("eval_hflip",)
+FROZEN_FEATURE_PARAMETERS = DATA_PARAMETERS + ("backbone", "weights", "image_size", "eval_hflip")
 
 
 def default_run_dir(benchmark: str, results_root: str | Path = "results") -> Path:
@@ -181,7 +181,7 @@ class Run:
         photos = train[train.domain == "photo"]
 
         def compute() -> torch.Tensor:
-            teacher = engine.to_device(self.backbone(), self.device)
+            teacher = to_device(self.backbone(), self.device)
             return compute_class_knowledge(
                 teacher,
                 self.eval_loader(photos),
@@ -240,7 +240,7 @@ class Run:
                 f"training in {self.dir} stopped after epoch {epoch} of {self.cfg.epochs}; rerun the training "
                 "stage (it resumes from the last checkpoint) before evaluating."
             )
-        return engine.to_device(model, self.device).eval()
+        return to_device(model, self.device).eval()
 
     # --- 04 evaluate ---
     def embeddings(self, which: str) -> dict[str, torch.Tensor]:
@@ -256,7 +256,7 @@ class Run:
             cached = safe_torch_load(path, "feature cache")
             if cached.get("fingerprint") == fingerprint:
                 return cached
-        encode = engine.to_device(self.backbone(), self.device).eval() if frozen else self.trained_model().embed
+        encode = to_device(self.backbone(), self.device).eval() if frozen else self.trained_model().embed
         out: dict[str, Any] = {"fingerprint": fingerprint}
         for part, frame in (("queries", self.manifest.queries()), ("gallery", self.manifest.gallery())):
             out[f"{part}"] = engine.extract_embeddings(
