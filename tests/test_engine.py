@@ -152,6 +152,22 @@ def test_bf16_step_runs_the_network_in_bf16_and_the_losses_in_fp32():
     assert all(p.dtype == torch.float32 for p in model.parameters())  # fp32 master weights
 
 
+@pytest.mark.parametrize("freeze", [False, True])
+def test_frozen_imagenet_head_gets_no_update_while_the_backbone_does(freeze):
+    model = to_device(tiny_model(), torch.device("cpu"))
+    cfg = CFG.replace(freeze_imagenet_head=freeze)
+    optimizer = engine.build_optimizer(model, cfg)
+    head_before = model.imagenet_head.weight.detach().clone()
+    stem_before = next(model.backbone.parameters()).detach().clone()
+    images = to_input(torch.randn(4, 3, 32, 32), torch.device("cpu"))
+    knowledge = torch.softmax(torch.randn(NUM_CLASSES, 1000), dim=1)
+    engine.train_step(model, optimizer, engine.ParadigmLosses.from_config(cfg), cfg, images,
+                      torch.tensor([0, 1, 0, 1]), torch.tensor([0, 0, 1, 1]), knowledge)
+    assert torch.equal(model.imagenet_head.weight, head_before) == freeze
+    assert model.imagenet_head.weight.requires_grad == (not freeze)
+    assert not torch.equal(next(model.backbone.parameters()), stem_before)  # the features still learn
+
+
 def test_bf16_training_is_deterministic_and_differs_from_fp32(tmp_path):
     loader_for_epoch, knowledge = tiny_setup()
     cfg = CFG.replace(precision="bf16", epochs=2)

@@ -1,5 +1,5 @@
 """Command line: ``zsb reproduce`` runs the paper's pipeline for one benchmark; ``zsb tables`` regenerates the
-README's results table. A user error prints one clear message (no traceback) and exits with status 2."""
+README's results table; ``zsb compare`` tabulates finished runs side by side, with the spread over seeds. A user error prints one clear message (no traceback) and exits with status 2."""
 
 from __future__ import annotations
 
@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     tab = commands.add_parser("tables", help="regenerate the README's results table from results/")
     tab.add_argument("--results", default="results")
     tab.add_argument("--readme", default="README.md")
+
+    cmp = commands.add_parser("compare", help="tabulate finished runs: differing parameters, metrics, seed spread")
+    cmp.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run folders made by zsb reproduce")
+    cmp.add_argument("--output", type=Path, help="also write OUTPUT.md/.csv and OUTPUT_over_seeds.md/.csv")
     return parser
 
 
@@ -47,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "reproduce":
             return _reproduce(args)
+        if args.command == "compare":
+            from zsb.compare import write_comparison
+
+            print(write_comparison(args.run_dirs, args.output), end="")
+            return 0
         from zsb.pipeline import update_readme
 
         update_readme(Path(args.readme), Path(args.results))

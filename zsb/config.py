@@ -44,6 +44,7 @@ class RunConfig:
     kd_temperature: float = 2.0  # temperature T of teacher and student ImageNet softmax
     kd_top_k: int = 0  # keep the top-k ImageNet classes of each class's knowledge and renormalise (0 = all 1000)
     kd_domains: str = "sketch,photo"  # domains the knowledge preservation loss applies to
+    freeze_imagenet_head: bool = False  # fix the pretrained ImageNet classifier: features must keep the knowledge
     # --- training (03_train) ---
     metric_loss: str = "quadruplet"  # quadruplet: domain-balanced quadruplet (the paper) | triplet: sketch->photo triplet
     w_metric: float = 1.0  # weight of the quadruplet (or triplet) loss

@@ -41,8 +41,8 @@ CHECKPOINT_NAME = "last.pt"
 TRAINING_PARAMETERS = (
     "benchmark", "data_root", "split", "max_seen_classes", "max_unseen_classes", "max_per_class",
     "backbone", "weights", "image_size", "embed_dim", "teacher", "kd_temperature", "kd_top_k", "kd_domains",
-    "metric_loss", "w_metric", "w_classification", "w_knowledge", "margin", "mining", "epochs",
-    "classes_per_batch", "samples_per_domain", "batches_per_epoch", "lr_backbone", "lr_head", "weight_decay",
+    "freeze_imagenet_head", "metric_loss", "w_metric", "w_classification", "w_knowledge", "margin", "mining",
+    "epochs", "classes_per_batch", "samples_per_domain", "batches_per_epoch", "lr_backbone", "lr_head", "weight_decay",
     "lr_schedule", "crop_scale", "precision", "seed",
 )
 """The parameters a trained checkpoint depends on: a checkpoint made with other values is never resumed."""
@@ -131,8 +131,13 @@ class ParadigmLosses:
 
 
 def build_optimizer(model: ZSBModel, cfg: RunConfig) -> torch.optim.Optimizer:
-    """Adam with one learning rate for the pretrained backbone and another for the new heads."""
-    return torch.optim.Adam(model.parameter_groups(cfg.lr_backbone, cfg.lr_head), weight_decay=cfg.weight_decay)
+    """Adam with one learning rate for the pretrained backbone and another for the new heads; with
+    ``freeze_imagenet_head`` the backbone's ImageNet classifier is left out (and gets no gradient)."""
+    model.imagenet_head.requires_grad_(not cfg.freeze_imagenet_head)
+    groups = model.parameter_groups(cfg.lr_backbone, cfg.lr_head)
+    for group in groups:
+        group["params"] = [p for p in group["params"] if p.requires_grad]
+    return torch.optim.Adam(groups, weight_decay=cfg.weight_decay)
 
 
 def learning_rate_factor(schedule: str, step: int, total_steps: int) -> float:

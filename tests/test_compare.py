@@ -1,0 +1,90 @@
+"""``zsb compare``: the per-run table shows exactly the differing parameters, and the seed summary equals
+``statistics.mean`` / ``statistics.stdev`` over the runs of one setting."""
+
+import json
+import math
+import statistics
+from dataclasses import asdict
+
+import pandas as pd
+import pytest
+
+from zsb.cli import main
+from zsb.compare import METRICS, compare_runs, write_comparison
+from zsb.config import RunConfig
+from zsb.errors import ZSBError
+
+
+def make_run(root, name, metric_values, **parameters):
+    """A run folder as zsb reproduce leaves it after 04_evaluate: config.json and metrics.json."""
+    run = root / name
+    run.mkdir(parents=True)
+    config = asdict(RunConfig(**parameters))
+    (run / "config.json").write_text(json.dumps({"parameters": config, "git_commit": None}))
+    metrics = {m: value for m, value in zip(METRICS, metric_values)}
+    (run / "metrics.json").write_text(json.dumps({"which": "trained", "metrics": {**metrics, "P@100": 0.1}}))
+    return run
+
+
+@pytest.fixture
+def runs(tmp_path):
+    return [
+        make_run(tmp_path, "kd_s0", (0.45, 0.44, 0.52, 0.42), seed=0),
+        make_run(tmp_path, "kd_s1", (0.46, 0.45, 0.53, 0.43), seed=1),
+        make_run(tmp_path, "kd_s2", (0.47, 0.43, 0.50, 0.41), seed=2),
+        make_run(tmp_path, "nokd_s0", (0.40, 0.39, 0.48, 0.38), seed=0, w_knowledge=0.0),
+    ]
+
+
+def test_per_run_table_shows_only_the_differing_parameters_and_the_metrics(runs):
+    per_run, _ = compare_runs(runs)
+    assert list(per_run.columns) == ["run", "w_knowledge", "seed", *METRICS]
+    assert per_run["run"].tolist() == ["kd_s0", "kd_s1", "kd_s2", "nokd_s0"]
+    assert per_run["w_knowledge"].tolist() == [1.0, 1.0, 1.0, 0.0]
+    assert per_run.loc[3, "mAP@all"] == 0.40
+
+
+def test_seed_summary_is_mean_and_sample_sd_per_setting(runs):
+    _, over_seeds = compare_runs(runs)
+    assert over_seeds["w_knowledge"].tolist() == [1.0, 0.0]
+    assert over_seeds["seeds"].tolist() == ["0,1,2", "0"]
+    assert over_seeds["n"].tolist() == [3, 1]
+    for i, m in enumerate(METRICS):
+        samples = [(0.45, 0.44, 0.52, 0.42), (0.46, 0.45, 0.53, 0.43), (0.47, 0.43, 0.50, 0.41)]
+        column = [s[i] for s in samples]
+        assert over_seeds.loc[0, f"{m} mean"] == pytest.approx(statistics.mean(column), abs=1e-12)
+        assert over_seeds.loc[0, f"{m} sd"] == pytest.approx(statistics.stdev(column), abs=1e-12)
+        assert math.isnan(over_seeds.loc[1, f"{m} sd"])  # one run: no spread to report
+
+
+def test_parameters_missing_from_an_older_run_count_as_their_defaults(tmp_path):
+    old = make_run(tmp_path, "old", (0.3, 0.3, 0.3, 0.3))
+    config = json.loads((old / "config.json").read_text())
+    del config["parameters"]["eval_hflip"]
+    (old / "config.json").write_text(json.dumps(config))
+    new = make_run(tmp_path, "new", (0.4, 0.4, 0.4, 0.4), eval_hflip=RunConfig().eval_hflip)
+    per_run, _ = compare_runs([old, new])
+    assert list(per_run.columns) == ["run", *METRICS]
+
+
+def test_output_writes_both_tables_as_csv_and_markdown(runs, tmp_path):
+    text = write_comparison(runs, tmp_path / "out" / "search.md")
+    for stem in ("search", "search_over_seeds"):
+        assert (tmp_path / "out" / f"{stem}.md").read_text().strip() in text
+    assert pd.read_csv(tmp_path / "out" / "search.csv")["run"].tolist() == ["kd_s0", "kd_s1", "kd_s2", "nokd_s0"]
+    assert pd.read_csv(tmp_path / "out" / "search_over_seeds.csv")["n"].tolist() == [3, 1]
+
+
+def test_unfinished_run_folder_is_a_clear_error(runs, tmp_path, capsys):
+    (runs[1] / "metrics.json").unlink()
+    with pytest.raises(ZSBError, match="kd_s1/metrics.json does not exist.*04_evaluate"):
+        compare_runs(runs)
+    assert main(["compare", *map(str, runs)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("zsb: error:") and "Traceback" not in err
+
+
+def test_cli_prints_the_comparison(runs, capsys):
+    assert main(["compare", *map(str, runs)]) == 0
+    out = capsys.readouterr().out
+    assert "| nokd_s0" in out and "over seeds" in out

@@ -1,0 +1,89 @@
+"""Compare finished runs side by side: ``zsb compare RUN_DIR ...``.
+
+Each run folder's ``config.json`` (its parameters) and ``metrics.json`` (written by 04_evaluate) are read. The
+per-run table shows the parameters the metrics depend on (``EVAL_PARAMETERS``) that differ between the runs, then
+the metrics. Runs that differ only in their seed are summarised as mean and sample standard deviation: the seed
+spread that says whether a difference between two settings is more than seed noise.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from zsb.config import RunConfig
+from zsb.errors import ZSBError
+from zsb.stages import EVAL_PARAMETERS, write_table
+
+METRICS = ("mAP@all", "mAP@200", "P@10", "P@25")
+
+
+def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, float]]:
+    """The run's metric-relevant parameters (defaults filled in for ones its code version did not have) and its
+    trained model's metrics."""
+    files = {"config.json": "01_data", "metrics.json": "04_evaluate"}
+    for name, stage in files.items():
+        if not (run_dir / name).is_file():
+            raise ZSBError(
+                f"{run_dir / name} does not exist: {run_dir} is not a finished run folder. Give folders made by "
+                f"`zsb reproduce` (results/<benchmark>/runs/<run_id>) whose {stage} stage has run."
+            )
+    try:
+        parameters = json.loads((run_dir / "config.json").read_text())["parameters"]
+        metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+        values = {m: float(metrics[m]) for m in METRICS}
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise ZSBError(
+            f"{run_dir} holds a config.json or metrics.json that zsb did not write ({type(e).__name__}: {e}). "
+            "Rerun its stages with `zsb reproduce ... --force`."
+        ) from e
+    defaults = asdict(RunConfig())
+    return {name: parameters.get(name, defaults[name]) for name in EVAL_PARAMETERS}, values
+
+
+def compare_runs(run_dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(per_run, over_seeds)``: one row per run, and one row per setting (the differing parameters but the seed)
+    with the mean and sample standard deviation of each metric over that setting's runs (sd empty for one run)."""
+    if not run_dirs:
+        raise ZSBError("zsb compare needs at least one run folder, e.g. results/sketchy_mini/runs/<run_id>")
+    runs = [(Path(d), *read_run(Path(d))) for d in run_dirs]
+    differing = [n for n in EVAL_PARAMETERS if len({json.dumps(params[n]) for _, params, _ in runs}) > 1]
+    per_run = pd.DataFrame(
+        [{"run": path.name, **{n: params[n] for n in differing}, **values} for path, params, values in runs]
+    )
+    setting_names = [n for n in differing if n != "seed"]
+    groups: dict[str, list[tuple[dict, dict]]] = {}
+    for _, params, values in runs:
+        groups.setdefault(json.dumps([params[n] for n in setting_names]), []).append((params, values))
+    rows = []
+    for members in groups.values():
+        row = {n: members[0][0][n] for n in setting_names}
+        row["seeds"] = ",".join(str(params["seed"]) for params, _ in members)
+        row["n"] = len(members)
+        for m in METRICS:
+            samples = [values[m] for _, values in members]
+            row[f"{m} mean"] = statistics.mean(samples)
+            row[f"{m} sd"] = statistics.stdev(samples) if len(samples) > 1 else float("nan")
+        rows.append(row)
+    return per_run, pd.DataFrame(rows)
+
+
+def write_comparison(run_dirs: Sequence[str | Path], output: Path | None = None) -> str:
+    """Markdown of both tables; with ``output`` also written (atomically) to ``output``.md/.csv (per run) and
+    ``output``_over_seeds.md/.csv."""
+    per_run, over_seeds = compare_runs(run_dirs)
+    if output is not None:
+        output = Path(output).with_suffix("")
+        write_table(per_run, output)
+        write_table(over_seeds, output.with_name(output.name + "_over_seeds"))
+    return (
+        per_run.to_markdown(index=False, floatfmt=".4f")
+        + "\n\nover seeds (mean, sample sd):\n\n"
+        + over_seeds.to_markdown(index=False, floatfmt=".4f")
+        + "\n"
+    )
