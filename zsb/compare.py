@@ -18,7 +18,8 @@ import pandas as pd
 
 from zsb.config import RunConfig
 from zsb.errors import ZSBError
-from zsb.stages import EVAL_PARAMETERS, write_table
+from zsb.io import atomic_write_text
+from zsb.stages import EVAL_PARAMETERS
 
 METRICS = ("mAP@all", "mAP@200", "P@10", "P@25")
 
@@ -73,17 +74,19 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataF
     return per_run, pd.DataFrame(rows)
 
 
+def to_markdown(frame: pd.DataFrame) -> str:
+    """Metrics with 4 decimals, parameters as written (1e-4 stays 1e-4)."""
+    is_metric = [column.split(" ")[0] in METRICS for column in frame.columns]
+    return frame.to_markdown(index=False, floatfmt=tuple(".4f" if m else "g" for m in is_metric))
+
+
 def write_comparison(run_dirs: Sequence[str | Path], output: Path | None = None) -> str:
     """Markdown of both tables; with ``output`` also written (atomically) to ``output``.md/.csv (per run) and
     ``output``_over_seeds.md/.csv."""
     per_run, over_seeds = compare_runs(run_dirs)
     if output is not None:
         output = Path(output).with_suffix("")
-        write_table(per_run, output)
-        write_table(over_seeds, output.with_name(output.name + "_over_seeds"))
-    return (
-        per_run.to_markdown(index=False, floatfmt=".4f")
-        + "\n\nover seeds (mean, sample sd):\n\n"
-        + over_seeds.to_markdown(index=False, floatfmt=".4f")
-        + "\n"
-    )
+        for frame, stem in ((per_run, output), (over_seeds, output.with_name(output.name + "_over_seeds"))):
+            atomic_write_text(stem.with_suffix(".csv"), frame.to_csv(index=False))
+            atomic_write_text(stem.with_suffix(".md"), to_markdown(frame) + "\n")
+    return to_markdown(per_run) + "\n\nover seeds (mean, sample sd):\n\n" + to_markdown(over_seeds) + "\n"
