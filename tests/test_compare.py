@@ -88,3 +88,12 @@ def test_cli_prints_the_comparison(runs, capsys):
     assert main(["compare", *map(str, runs)]) == 0
     out = capsys.readouterr().out
     assert "| nokd_s0" in out and "over seeds" in out
+
+
+def test_runs_with_the_same_folder_name_are_labelled_by_their_parents(tmp_path):
+    first = make_run(tmp_path / "cfg-1" / "ablation", "full", (0.4, 0.4, 0.4, 0.4))
+    second = make_run(tmp_path / "cfg-2" / "ablation", "full", (0.5, 0.5, 0.5, 0.5), seed=1)
+    other = make_run(tmp_path, "single", (0.3, 0.3, 0.3, 0.3), seed=2)
+    per_run, _ = compare_runs([first, second, other])
+    single = "/".join(other.resolve().parts[-3:])  # one depth for all rows: three parts tell the runs apart
+    assert per_run["run"].tolist() == ["cfg-1/ablation/full", "cfg-2/ablation/full", single]

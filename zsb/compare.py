@@ -47,6 +47,17 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, float]]:
     return {name: parameters.get(name, defaults[name]) for name in EVAL_PARAMETERS}, values
 
 
+def run_labels(paths: Sequence[Path]) -> list[str]:
+    """Each run's folder name, or as many trailing path parts as it takes to tell the runs apart
+    (``cfg-1/ablation/full`` vs ``cfg-2/ablation/full``)."""
+    resolved = [p.resolve() for p in paths]
+    for depth in range(1, max(len(p.parts) for p in resolved) + 1):
+        labels = ["/".join(p.parts[-depth:]) for p in resolved]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [str(p) for p in resolved]  # the same folder given twice
+
+
 def compare_runs(run_dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(per_run, over_seeds)``: one row per run, and one row per setting (the differing parameters but the seed)
     with the mean and sample standard deviation of each metric over that setting's runs (sd empty for one run)."""
@@ -54,8 +65,10 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataF
         raise ZSBError("zsb compare needs at least one run folder, e.g. results/sketchy_mini/runs/<run_id>")
     runs = [(Path(d), *read_run(Path(d))) for d in run_dirs]
     differing = [n for n in EVAL_PARAMETERS if len({json.dumps(params[n]) for _, params, _ in runs}) > 1]
+    labels = run_labels([path for path, _, _ in runs])
     per_run = pd.DataFrame(
-        [{"run": path.name, **{n: params[n] for n in differing}, **values} for path, params, values in runs]
+        [{"run": label, **{n: params[n] for n in differing}, **values}
+         for label, (_, params, values) in zip(labels, runs)]
     )
     setting_names = [n for n in differing if n != "seed"]
     groups: dict[str, list[tuple[dict, dict]]] = {}
