@@ -10,23 +10,21 @@ from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
 import pandas as pd
 
-from zsb.config import RunConfig
+from zsb.config import FIELD_TYPES, read_config_file, resolve
 from zsb.errors import ZSBError
-from zsb.io import atomic_write_text
-from zsb.stages import EVAL_PARAMETERS
+from zsb.stages import EVAL_PARAMETERS, write_table
 
 METRICS = ("mAP@all", "mAP@200", "P@10", "P@25")
 
 
 def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, float]]:
-    """The run's metric-relevant parameters (defaults filled in for ones its code version did not have) and its
-    trained model's metrics."""
+    """The run's metric-relevant parameters (resolved like a rerun would: a parameter its code version did not
+    record takes today's preset or default) and its trained model's metrics."""
     files = {"config.json": "01_data", "metrics.json": "04_evaluate"}
     for name, stage in files.items():
         if not (run_dir / name).is_file():
@@ -34,17 +32,16 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, float]]:
                 f"{run_dir / name} does not exist: {run_dir} is not a finished run folder. Give folders made by "
                 f"`zsb reproduce` (results/<benchmark>/runs/<run_id>) whose {stage} stage has run."
             )
+    cfg = resolve({k: v for k, v in read_config_file(run_dir / "config.json").items() if k in FIELD_TYPES})
     try:
-        parameters = json.loads((run_dir / "config.json").read_text())["parameters"]
         metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
         values = {m: float(metrics[m]) for m in METRICS}
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise ZSBError(
-            f"{run_dir} holds a config.json or metrics.json that zsb did not write ({type(e).__name__}: {e}). "
-            "Rerun its stages with `zsb reproduce ... --force`."
+            f"{run_dir / 'metrics.json'} is not a zsb metrics file ({type(e).__name__}: {e}). "
+            "Rerun its 04_evaluate stage with `zsb reproduce ... --force`."
         ) from e
-    defaults = asdict(RunConfig())
-    return {name: parameters.get(name, defaults[name]) for name in EVAL_PARAMETERS}, values
+    return {name: getattr(cfg, name) for name in EVAL_PARAMETERS}, values
 
 
 def run_labels(paths: Sequence[Path]) -> list[str]:
@@ -87,10 +84,9 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataF
     return per_run, pd.DataFrame(rows)
 
 
-def to_markdown(frame: pd.DataFrame) -> str:
+def float_formats(frame: pd.DataFrame) -> tuple[str, ...]:
     """Metrics with 4 decimals, parameters as written (1e-4 stays 1e-4)."""
-    is_metric = [column.split(" ")[0] in METRICS for column in frame.columns]
-    return frame.to_markdown(index=False, floatfmt=tuple(".4f" if m else "g" for m in is_metric))
+    return tuple(".4f" if column.split(" ")[0] in METRICS else "g" for column in frame.columns)
 
 
 def write_comparison(run_dirs: Sequence[str | Path], output: Path | None = None) -> str:
@@ -99,7 +95,7 @@ def write_comparison(run_dirs: Sequence[str | Path], output: Path | None = None)
     per_run, over_seeds = compare_runs(run_dirs)
     if output is not None:
         output = Path(output).with_suffix("")
-        for frame, stem in ((per_run, output), (over_seeds, output.with_name(output.name + "_over_seeds"))):
-            atomic_write_text(stem.with_suffix(".csv"), frame.to_csv(index=False))
-            atomic_write_text(stem.with_suffix(".md"), to_markdown(frame) + "\n")
-    return to_markdown(per_run) + "\n\nover seeds (mean, sample sd):\n\n" + to_markdown(over_seeds) + "\n"
+        write_table(per_run, output, float_formats(per_run))
+        write_table(over_seeds, output.with_name(output.name + "_over_seeds"), float_formats(over_seeds))
+    per_run_md, over_seeds_md = (f.to_markdown(index=False, floatfmt=float_formats(f)) for f in (per_run, over_seeds))
+    return f"{per_run_md}\n\nover seeds (mean, sample sd):\n\n{over_seeds_md}\n"

@@ -134,10 +134,7 @@ def build_optimizer(model: ZSBModel, cfg: RunConfig) -> torch.optim.Optimizer:
     """Adam with one learning rate for the pretrained backbone and another for the new heads; with
     ``freeze_imagenet_head`` the backbone's ImageNet classifier is left out (and gets no gradient)."""
     model.imagenet_head.requires_grad_(not cfg.freeze_imagenet_head)
-    groups = model.parameter_groups(cfg.lr_backbone, cfg.lr_head)
-    for group in groups:
-        group["params"] = [p for p in group["params"] if p.requires_grad]
-    return torch.optim.Adam(groups, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(model.parameter_groups(cfg.lr_backbone, cfg.lr_head), weight_decay=cfg.weight_decay)
 
 
 def learning_rate_factor(schedule: str, step: int, total_steps: int) -> float:

@@ -136,9 +136,11 @@ class ZSBModel(nn.Module):
 
     def parameter_groups(self, backbone_lr: float, head_lr: float) -> list[dict]:
         """Optimizer parameter groups: the pretrained backbone (its ImageNet head included) at ``backbone_lr``,
-        the new embedding head and seen-class classifier at ``head_lr``. Each group also carries a ``"name"``."""
-        heads = list(self.embedding_head.parameters()) + list(self.classifier.parameters())
+        the new embedding head and seen-class classifier at ``head_lr``. Each group also carries a ``"name"``.
+        Frozen parameters (``requires_grad`` false) are left out."""
+        backbone = [p for p in self.backbone.parameters() if p.requires_grad]
+        heads = [p for p in (*self.embedding_head.parameters(), *self.classifier.parameters()) if p.requires_grad]
         return [
-            {"name": "backbone", "params": list(self.backbone.parameters()), "lr": backbone_lr},
+            {"name": "backbone", "params": backbone, "lr": backbone_lr},
             {"name": "heads", "params": heads, "lr": head_lr},
         ]

@@ -339,8 +339,9 @@ def chance_level(query_labels: torch.Tensor, gallery_labels: torch.Tensor) -> fl
     return float((counts[query_labels] / len(gallery_labels)).mean())
 
 
-def write_table(frame: pd.DataFrame, stem: Path) -> None:
-    """A table as CSV and Markdown side by side (``stem.csv``, ``stem.md``), each written atomically."""
+def write_table(frame: pd.DataFrame, stem: Path, floatfmt: str | tuple[str, ...] = ".4f") -> None:
+    """A table as CSV and Markdown side by side (``stem.csv``, ``stem.md``), each written atomically;
+    ``floatfmt`` formats the Markdown's numbers (one format, or one per column)."""
     stem = Path(stem)
     atomic_write_text(stem.with_suffix(".csv"), frame.to_csv(index=False))
-    atomic_write_text(stem.with_suffix(".md"), frame.to_markdown(index=False, floatfmt=".4f") + "\n")
+    atomic_write_text(stem.with_suffix(".md"), frame.to_markdown(index=False, floatfmt=floatfmt) + "\n")
