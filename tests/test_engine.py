@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from zsb import engine
+from zsb import engine, trainlog
 from zsb.backbones import build_backbone, to_device, to_input
 from zsb.config import RunConfig
 from zsb.data.sampler import DomainBalancedBatchSampler
@@ -77,7 +77,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
     assert [r["epoch"] for r in history] == [1, 2, 3]
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
-    log = [json.loads(line) for line in (tmp_path / "b" / engine.LOG_NAME).read_text().splitlines()]
+    log = [json.loads(line) for line in (tmp_path / "b" / trainlog.LOG_NAME).read_text().splitlines()]
     assert [r["epoch"] for r in log] == [1, 2, 3]
 
 

@@ -13,7 +13,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 
 def test_every_stage_has_a_notebook():
-    from zsb.pipeline import STAGES
+    from zsb.run.stages import STAGES
 
     names = {p.stem for p in NOTEBOOKS}
     assert set(STAGES) | {"00_walkthrough"} <= names
@@ -56,3 +56,22 @@ def test_papermill_sees_every_parameter(path):
     assert inspected == declared
     run_fields = {n for n in declared if n in FIELD_TYPES}
     assert "run_dir" in declared and "benchmark" in run_fields
+
+
+def test_walkthrough_runs_under_papermill(tmp_path, synthetic_env):
+    """The teaching notebook imports zsb's internals: executing it catches any change that breaks it."""
+    import subprocess
+    import sys
+
+    output = tmp_path / "00_walkthrough.ipynb"
+    done = subprocess.run(
+        [sys.executable, "-m", "papermill", str(NOTEBOOKS[0]), str(output), "-p", "progress", "False"],
+        cwd=tmp_path, env=synthetic_env, capture_output=True, text=True, timeout=600,
+    )
+    assert NOTEBOOKS[0].stem == "00_walkthrough"
+    assert done.returncode == 0, done.stderr[-3000:]
+    executed = nbformat.read(output, as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    assert any("DomainBalancedQuadrupletLoss" in "".join(o.get("text", "")) for c in executed.cells
+               if c.cell_type == "code" for o in c.outputs)

@@ -125,8 +125,15 @@ def test_tables_without_results_is_a_clear_error(tmp_path, capsys):
 
 def test_more_ablation_variants_reuse_the_run_folder():
     from zsb.config import resolve
-    from zsb.pipeline import default_run_id
+    from zsb.driver.reproduce import default_run_id
 
     cfg = resolve({"ablation_variants": "full,frozen"})
     assert default_run_id(cfg) == default_run_id(cfg.replace(ablation_variants="full,frozen,no_knowledge"))
     assert default_run_id(cfg) != default_run_id(cfg.replace(epochs=cfg.epochs + 1))
+
+
+def test_published_files_hold_relative_paths(reproduced):
+    published, _, _ = reproduced
+    assert (published / "RUN.txt").read_text() == "copied from runs/tiny\n"
+    for name in ("metrics.json", "metrics_frozen.json", "timing.json"):
+        assert str(published.parent.parent) not in (published / name).read_text(), name

@@ -35,7 +35,8 @@ import pytest
 import torch
 
 from data.trees import truncate, write_image
-from zsb import engine, pipeline
+from zsb import engine, trainlog
+from zsb.driver import markers, notebooks
 from zsb.cli import main
 from zsb.config import resolve
 from zsb.data.registry import load_split
@@ -327,7 +328,8 @@ def test_09_bad_weights_file(cli, tmp_path, results, monkeypatch, case):
 
 
 def test_10_knowledge_cache_made_with_other_settings_is_recomputed(tmp_path, env, monkeypatch, caplog):
-    from zsb.stages import Run
+    from zsb.run.context import Run
+    from zsb.run.stages import prepare_knowledge
 
     monkeypatch.setenv("ZSB_CACHE", env["ZSB_CACHE"])
     base = {"max_seen_classes": 2, "max_unseen_classes": 2, "max_per_class": 2, "image_size": 32,
@@ -335,20 +337,20 @@ def test_10_knowledge_cache_made_with_other_settings_is_recomputed(tmp_path, env
     run_dir = tmp_path / "run"
     caplog.set_level(logging.INFO, logger="zsb.knowledge")
 
-    first = Run(run_dir, resolve(base)).prepare_knowledge()
-    again = Run(run_dir, resolve(base)).prepare_knowledge()
+    first = prepare_knowledge(Run(run_dir, resolve(base)))
+    again = prepare_knowledge(Run(run_dir, resolve(base)))
     assert "reusing class knowledge" in caplog.text and torch.equal(first, again)
 
     caplog.clear()
-    hotter = Run(run_dir, resolve({**base, "kd_temperature": 4.0})).prepare_knowledge()
+    hotter = prepare_knowledge(Run(run_dir, resolve({**base, "kd_temperature": 4.0})))
     assert "computing class knowledge: the cache at" in caplog.text
     assert "was computed with other settings (differing: kd_temperature: 2.0 -> 4.0)" in caplog.text
-    assert torch.equal(hotter, Run(tmp_path / "fresh", resolve({**base, "kd_temperature": 4.0})).prepare_knowledge())
+    assert torch.equal(hotter, prepare_knowledge(Run(tmp_path / "fresh", resolve({**base, "kd_temperature": 4.0}))))
     assert not torch.allclose(hotter, first)
     assert json.loads(safe_torch_load(run_dir / "knowledge.pt")["settings"])["kd_temperature"] == 4.0
 
     caplog.clear()  # a cache from other classes (copied from another run) is not reused either
-    fewer = Run(run_dir, resolve({**base, "kd_temperature": 4.0, "max_seen_classes": 1})).prepare_knowledge()
+    fewer = prepare_knowledge(Run(run_dir, resolve({**base, "kd_temperature": 4.0, "max_seen_classes": 1})))
     assert "differing: max_seen_classes: 2 -> 1; seen_classes:" in caplog.text and fewer.shape == (1, 1000)
 
 
@@ -404,7 +406,7 @@ def test_12_disk_full_while_publishing_keeps_the_previous_results(cli, tmp_path,
     run = results / "synthetic" / "runs" / "a"
     cfg = resolve({**SYNTHETIC, "progress": False})
     for stage in ("05_tsne", "06_ablation"):  # pretend the last two stages finished too, so the run is published
-        atomic_write_json(run / "stages" / f"{stage}.json", {"fingerprint": pipeline.stage_fingerprint(stage, cfg, {})})
+        atomic_write_json(run / "stages" / f"{stage}.json", {"fingerprint": markers.stage_fingerprint(stage, cfg, {})})
     published = results / "synthetic"
     published.joinpath("metrics.json").write_text('{"published": "earlier"}\n')
     published.joinpath("config.json").write_text('{"parameters": "earlier"}\n')
@@ -456,7 +458,7 @@ def test_14_missing_jupyter_kernel(cli, results, tmp_path):
                       "python -m ipykernel install --user --name nosuchkernel")
     assert snapshot(results) == before  # refused before the run folder is made
     with pytest.raises(ZSBError, match="the Jupyter kernel 'nosuchkernel' is not installed"):  # papermill's own path
-        pipeline.execute_stage("01_data", tmp_path / "run", {}, "nosuchkernel")
+        notebooks.execute_stage("01_data", tmp_path / "run", {}, "nosuchkernel")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -496,7 +498,7 @@ def metrics(run: Path) -> dict:
 
 def losses(run: Path) -> list[dict]:
     return [{k: v for k, v in record.items() if k.startswith("loss/") or k == "epoch"}
-            for record in engine.read_log(run / "train_log.jsonl")]
+            for record in trainlog.read_log(run / "train_log.jsonl")]
 
 
 def test_same_seed_twice_gives_identical_metrics(uninterrupted, workdir, env):
@@ -543,7 +545,7 @@ def killed(workdir, env):
     if not Path("/proc/self/stat").exists():
         pytest.skip("needs Linux /proc to find the kernel process")
     run = run_folder(workdir, "c")
-    log = run / engine.LOG_NAME
+    log = run / trainlog.LOG_NAME
     with open(workdir / "c-killed.out", "w") as out:
         driver = subprocess.Popen([sys.executable, "-m", "zsb", *reproduce_args("c", THROUGH_TRAINING)], cwd=workdir,
                                   env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -562,7 +564,7 @@ def killed(workdir, env):
     lock = (run / ".lock").read_text() if (run / ".lock").exists() else None
     epoch = safe_torch_load(run / "checkpoints" / "last.pt")["epoch"]
     return {"run": run, "driver": driver.pid, "kernels": kernels, "second": second, "lock": lock,
-            "epoch": epoch, "log": engine.read_log(log)}
+            "epoch": epoch, "log": trainlog.read_log(log)}
 
 
 @pytest.fixture(scope="module")

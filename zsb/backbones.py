@@ -24,8 +24,9 @@ initialisation.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -33,13 +34,49 @@ from torch import nn
 from zsb.errors import ConfigError, WeightsError
 from zsb.io import safe_torch_load
 
-BACKBONES = ("efficientnet_lite0", "resnet50")
-
 NUM_IMAGENET_CLASSES = 1000
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-TF_INCEPTION_MEAN = (0.5, 0.5, 0.5)
-TF_INCEPTION_STD = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """The input constants a backbone's weights were trained with: per-channel ``mean`` and ``std`` (applied after
+    scaling to [0, 1]) and the resizing filter, ``"bicubic"`` or ``"bilinear"``."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """A registered architecture: how to build its network, where its ImageNet classifier sits, its preprocessing."""
+
+    network: Callable[[], nn.Module]
+    classifier_attr: str
+    preprocessing: Preprocessing
+
+
+def _efficientnet_lite0_network() -> nn.Module:
+    import timm
+
+    return timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=NUM_IMAGENET_CLASSES)
+
+
+def _resnet50_network() -> nn.Module:
+    from torchvision.models import resnet50
+
+    return resnet50(weights=None, num_classes=NUM_IMAGENET_CLASSES)
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "efficientnet_lite0": BackboneSpec(
+        _efficientnet_lite0_network, "classifier", Preprocessing((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bicubic")
+    ),
+    "resnet50": BackboneSpec(
+        _resnet50_network, "fc", Preprocessing((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "bilinear")
+    ),
+}
+"""The registry of backbones, preprocessing kept as data (no network is built to read it)."""
 
 
 def to_device(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -116,14 +153,10 @@ def build_backbone(name: str, weights: str | os.PathLike | None = "imagenet") ->
         ConfigError: unknown ``name``.
         WeightsError: the weights file is missing, is not a state dict, or belongs to another architecture.
     """
-    if name == "efficientnet_lite0":
-        network, classifier_attr = _efficientnet_lite0_network(), "classifier"
-        mean, std, interpolation = TF_INCEPTION_MEAN, TF_INCEPTION_STD, "bicubic"
-    elif name == "resnet50":
-        network, classifier_attr = _resnet50_network(), "fc"
-        mean, std, interpolation = IMAGENET_MEAN, IMAGENET_STD, "bilinear"
-    else:
+    if name not in BACKBONES:
         raise ConfigError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}.")
+    spec = BACKBONES[name]
+    network = spec.network()
 
     if weights is None:
         weights_label = None
@@ -137,21 +170,10 @@ def build_backbone(name: str, weights: str | os.PathLike | None = "imagenet") ->
             state_dict = lukemelas_to_timm_efficientnet(state_dict, network)
         _load_exactly(network, state_dict, name, source=weights_label)
 
-    head = getattr(network, classifier_attr)
-    setattr(network, classifier_attr, nn.Identity())
-    return Backbone(name, network, head, weights_label, mean, std, interpolation)
-
-
-def _efficientnet_lite0_network() -> nn.Module:
-    import timm
-
-    return timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=NUM_IMAGENET_CLASSES)
-
-
-def _resnet50_network() -> nn.Module:
-    from torchvision.models import resnet50
-
-    return resnet50(weights=None, num_classes=NUM_IMAGENET_CLASSES)
+    head = getattr(network, spec.classifier_attr)
+    setattr(network, spec.classifier_attr, nn.Identity())
+    pre = spec.preprocessing
+    return Backbone(name, network, head, weights_label, pre.mean, pre.std, pre.interpolation)
 
 
 def check_weights(name: str, weights: str | os.PathLike | None = "imagenet") -> None:

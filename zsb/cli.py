@@ -11,7 +11,7 @@ from zsb.errors import ZSBError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from zsb.pipeline import STAGES
+    from zsb.run.stages import STAGES
 
     parser = argparse.ArgumentParser(prog="zsb", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -47,16 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from zsb.log import capture_warnings
+
     args = build_parser().parse_args(argv)
+    capture_warnings()
     try:
         if args.command == "reproduce":
             return _reproduce(args)
         if args.command == "compare":
-            from zsb.compare import write_comparison
+            from zsb.report.compare import write_comparison
 
             print(write_comparison(args.run_dirs, args.output), end="")
             return 0
-        from zsb.pipeline import update_readme
+        from zsb.report.publish import update_readme
 
         update_readme(Path(args.readme), Path(args.results))
         print(f"updated the results table in {args.readme}")
@@ -71,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _reproduce(args: argparse.Namespace) -> int:
     from zsb.config import load_yaml_overrides, parse_assignments
-    from zsb.pipeline import STAGES, reproduce
+    from zsb.driver.reproduce import reproduce
+    from zsb.run.stages import STAGES
 
     overrides = load_yaml_overrides(args.config) if args.config else {}
     overrides.update(parse_assignments(args.assignments))
@@ -81,7 +85,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         overrides["split"] = args.split
     if args.no_progress:
         overrides["progress"] = False
-    stages = tuple(s.strip() for s in args.stages.split(",")) if args.stages else STAGES
+    stages = tuple(s.strip() for s in args.stages.split(",")) if args.stages else tuple(STAGES)
     benchmark = overrides.pop("benchmark", args.benchmark)
     reproduce(benchmark, overrides, stages=stages, run_id=args.run_id, results_root=args.results,
               force=args.force, kernel=args.kernel)

@@ -1,14 +1,20 @@
-"""Run configuration: one typed block of parameters shared by every stage, with a preset per benchmark.
+"""Run configuration: every parameter of a zsb run, declared once, with the artifacts it affects.
 
-A run's configuration is resolved in layers, later layers winning:
+Each :class:`RunConfig` field carries its default, a one-line description and the **artifacts** whose contents
+depend on it (:data:`ARTIFACTS`). Everything that has to know "which parameters matter here" is derived from those
+declarations, in this module: the fingerprint that every artifact of a run folder records, the stage markers of
+the driver, the checkpoint identity, the run id, the parameters a stage notebook declares, the parameters
+``zsb compare`` tabulates. Adding a parameter is one field here, and the code that reads it.
 
-1. the field defaults of :class:`RunConfig` (the synthetic benchmark's CPU preset);
+A run's configuration is resolved once, in layers, later layers winning (:func:`resolve`):
+
+1. the field defaults (the synthetic benchmark's CPU preset);
 2. the benchmark's preset (:data:`PRESETS`), e.g. ResNet50 at 224 px for the full benchmarks;
-3. the run folder's ``config.json`` (written by the first stage, so later stages use the same values);
+3. the run folder's ``config.json`` (so a rerun of a folder keeps its values);
 4. explicit overrides: a YAML file, ``--set key=value``, or a notebook parameter that is not ``None``.
 
-The notebooks' ``parameters`` cells hold ``None`` for "take it from the layers above", so a notebook run alone
-by papermill with ``-p benchmark sketchy_mini`` gets the sketchy_mini preset.
+The result is written to the run folder's ``config.json``; every stage and every reader of the folder reads that
+file (:func:`zsb.artifacts.RunFolder.config`) rather than resolving again.
 """
 
 from __future__ import annotations
@@ -16,11 +22,36 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
 from zsb.errors import ConfigError
+
+EXECUTION = "execution"
+"""Declared by parameters that change how a run executes (speed, memory, output) but never what it computes."""
+
+ARTIFACTS: dict[str, tuple[str, ...]] = {
+    "manifest": (),  # manifest.csv: the images of the split by class and domain (01_data)
+    "knowledge": ("manifest",),  # knowledge.pt: the teacher's class-oriented ImageNet knowledge (02_knowledge)
+    "checkpoint": ("knowledge",),  # checkpoints/last.pt + train_log.jsonl: the fine-tuned model (03_train)
+    "frozen_features": ("manifest",),  # features/frozen.pt + metrics_frozen.json: the pretrained features (04)
+    "features": ("checkpoint",),  # features/trained.pt + metrics.json + tables: the trained model's (04, 05)
+    "variants": ("features", "frozen_features"),  # ablation/<variant>/: each variant's own run (06_ablation)
+    "ablation_table": ("variants",),  # tables/ablation.csv: which variants are tabulated (06_ablation)
+}
+"""Every artifact of a run folder and the artifacts it is made from: a parameter that affects an artifact affects
+everything made from it."""
+
+
+def param(default: Any, affects: str | tuple[str, ...], doc: str) -> Any:
+    """A RunConfig field: its default, the artifacts it affects (or :data:`EXECUTION`) and a one-line description."""
+    affects = (affects,) if isinstance(affects, str) else tuple(affects)
+    for name in affects:
+        if name != EXECUTION and name not in ARTIFACTS:
+            raise ValueError(f"unknown artifact {name!r} in a RunConfig declaration")
+    return field(default=default, metadata={"affects": affects, "doc": doc})
 
 
 @dataclass(frozen=True)
@@ -28,55 +59,68 @@ class RunConfig:
     """Every parameter of a zsb run. Defaults are the synthetic benchmark's CPU preset."""
 
     # --- data (01_data) ---
-    benchmark: str = "synthetic"  # synthetic | sketchy_mini | sketchy_ext | tuberlin_ext | quickdraw_ext
-    data_root: str = ""  # dataset folder; "" = none needed (synthetic is generated into a cache folder)
-    split: str = ""  # zero-shot class split; "" = the benchmark's default split
-    max_seen_classes: int = 0  # keep only the first N seen classes (0 = all): tiny smoke configurations
-    max_unseen_classes: int = 0  # keep only the first N unseen classes (0 = all)
-    max_per_class: int = 0  # keep at most N images per class and domain (0 = all)
-    # --- backbone and model (02_knowledge, 03_train) ---
-    backbone: str = "efficientnet_lite0"  # efficientnet_lite0 (weights ship with pip) | resnet50 (the paper's)
-    weights: str = "imagenet"  # "imagenet", a path to a state dict, or "none" (random init, tests only)
-    image_size: int = 128  # square input size in pixels, training and evaluation
-    embed_dim: int = 512  # size of the retrieval embedding
+    benchmark: str = param("synthetic", "manifest", "synthetic | sketchy_mini | sketchy_ext | tuberlin_ext | quickdraw_ext")
+    data_root: str = param("", "manifest", "dataset folder; empty: none needed (synthetic is generated into a cache)")
+    split: str = param("", "manifest", "zero-shot class split; empty: the benchmark's standard split")
+    max_seen_classes: int = param(0, "manifest", "keep only the first N seen classes, 0: all (smoke runs)")
+    max_unseen_classes: int = param(0, "manifest", "keep only the first N unseen classes, 0: all")
+    max_per_class: int = param(0, "manifest", "keep at most N images per class and domain, 0: all")
+    # --- backbone (the teacher, the frozen baseline and the student's initialisation) ---
+    backbone: str = param("efficientnet_lite0", ("knowledge", "frozen_features"),
+                          "efficientnet_lite0: weights ship with pip | resnet50: the paper's")
+    weights: str = param("imagenet", ("knowledge", "frozen_features"),
+                         "imagenet, a path to a state dict, or none (random init from a fixed seed: tests)")
+    image_size: int = param(128, ("knowledge", "frozen_features"), "square input size in pixels")
     # --- semantic knowledge (02_knowledge) ---
-    teacher: str = "precomputed"  # precomputed: class-oriented knowledge (the paper) | online: SAKE-style teacher per batch
-    kd_temperature: float = 2.0  # temperature T of teacher and student ImageNet softmax
-    kd_top_k: int = 0  # keep the top-k ImageNet classes of each class's knowledge and renormalise (0 = all 1000)
-    kd_domains: str = "sketch,photo"  # domains the knowledge preservation loss applies to
-    freeze_imagenet_head: bool = False  # fix the pretrained ImageNet classifier: features must keep the knowledge
-    # --- training (03_train) ---
-    metric_loss: str = "quadruplet"  # quadruplet: domain-balanced quadruplet (the paper) | triplet: sketch->photo triplet
-    w_metric: float = 1.0  # weight of the quadruplet (or triplet) loss
-    w_classification: float = 1.0  # weight of the semantic classification loss
-    w_knowledge: float = 1.0  # weight of the semantic knowledge preservation loss
-    margin: float = 0.2  # hinge margin of the quadruplet / triplet loss (Euclidean distance of unit vectors)
-    mining: str = "hard"  # negative mining in the batch: hard | semihard | random
-    epochs: int = 2  # passes over the training set
-    classes_per_batch: int = 16  # P: classes in a domain-balanced batch
-    samples_per_domain: int = 1  # K: sketches and photos per class in a batch (batch = 2 * P * K)
-    batches_per_epoch: int = 0  # 0 = enough batches to see every training image about once
-    lr_backbone: float = 3e-4  # Adam learning rate of the pretrained backbone
-    lr_head: float = 1e-3  # Adam learning rate of the new embedding and classifier heads
-    weight_decay: float = 0.0  # Adam weight decay
-    lr_schedule: str = "cosine"  # cosine (decay to 0 over the run) | constant
-    crop_scale: float = 0.7  # smallest area fraction of the random resized crop (1.0 = no crop augmentation)
-    precision: str = "fp32"  # training arithmetic: fp32 | bf16 (autocast; fast only where the CPU or GPU has bf16 units)
+    kd_temperature: float = param(2.0, "knowledge", "temperature T of the teacher's and the student's ImageNet softmax")
+    kd_top_k: int = param(0, "knowledge", "keep the top-k ImageNet classes of each class's knowledge, 0: all 1000")
+    # --- model and training (03_train) ---
+    embed_dim: int = param(512, "checkpoint", "size of the retrieval embedding")
+    classifier: str = param("linear", "checkpoint",
+                            "seen-class classifier: linear on the raw embedding | cosine on the unit embedding")
+    classifier_scale: float = param(64.0, "checkpoint", "logit scale of the cosine classifier (linear ignores it)")
+    teacher: str = param("precomputed", "checkpoint",
+                         "precomputed: class-oriented knowledge (the paper) | online: SAKE-style teacher per batch")
+    kd_domains: str = param("sketch,photo", "checkpoint", "domains the knowledge preservation loss applies to")
+    kd_scale_by_t2: bool = param(True, "checkpoint", "multiply the knowledge loss by T^2 (Hinton et al.)")
+    freeze_imagenet_head: bool = param(False, "checkpoint",
+                                       "keep the pretrained ImageNet classifier fixed: features must keep the knowledge")
+    metric_loss: str = param("quadruplet", "checkpoint",
+                             "quadruplet: domain-balanced (the paper) | triplet: sketch anchor, photo positive and negative")
+    w_metric: float = param(1.0, "checkpoint", "weight of the quadruplet (or triplet) loss")
+    w_classification: float = param(1.0, "checkpoint", "weight of the semantic classification loss")
+    w_knowledge: float = param(1.0, "checkpoint", "weight of the semantic knowledge preservation loss")
+    margin: float = param(0.2, "checkpoint", "hinge margin of the quadruplet / triplet loss")
+    squared_distance: bool = param(False, "checkpoint",
+                                   "compare squared Euclidean distances in the margin losses (default: plain)")
+    mining: str = param("hard", "checkpoint", "negative mining in the batch: hard | semihard | random")
+    label_smoothing: float = param(0.0, "checkpoint", "label smoothing of the semantic classification loss")
+    epochs: int = param(2, "checkpoint", "passes over the training set")
+    classes_per_batch: int = param(16, "checkpoint", "P: classes in a domain-balanced batch")
+    samples_per_domain: int = param(1, "checkpoint", "K: sketches and photos per class in a batch (batch 2 P K)")
+    batches_per_epoch: int = param(0, "checkpoint", "0: enough batches to see every training image about once")
+    lr_backbone: float = param(3e-4, "checkpoint", "Adam learning rate of the pretrained backbone")
+    lr_head: float = param(1e-3, "checkpoint", "Adam learning rate of the new embedding and classifier heads")
+    weight_decay: float = param(0.0, "checkpoint", "Adam weight decay")
+    lr_schedule: str = param("cosine", "checkpoint", "cosine: decay to 0 over the run | constant")
+    crop_scale: float = param(0.7, "checkpoint", "smallest area of the random resized crop (1.0: no crop)")
+    precision: str = param("fp32", "checkpoint",
+                           "training arithmetic: fp32 | bf16 (fast only with native bf16 units)")
+    seed: int = param(0, "checkpoint", "seed of training; one seed makes CPU runs identical")
     # --- evaluation (04_evaluate) ---
-    eval_hflip: bool = True  # test-time flip: average the embeddings of each image and its mirror image
+    eval_hflip: bool = param(True, ("features", "frozen_features"),
+                             "test-time flip: average each image's embedding with its mirror image's")
     # --- ablation (06_ablation) ---
-    ablation_epochs: int = 1  # epochs of each ablation variant (0 = same as epochs)
-    ablation_variants: str = "full,no_knowledge,no_classification,no_quadruplet,triplet,frozen,online_teacher"
+    ablation_epochs: int = param(1, "variants", "epochs of each ablation variant, 0: same as epochs")
+    ablation_variants: str = param(
+        "full,no_knowledge,no_classification,no_quadruplet,triplet,frozen,online_teacher", "ablation_table",
+        "comma-separated ablation variants to train and tabulate")
     # --- execution ---
-    seed: int = 0  # one seed makes CPU runs identical
-    device: str = "auto"  # auto | cpu | cuda
-    num_workers: int = 0  # DataLoader worker processes
-    cache_images: bool = True  # keep decoded, resized images in memory (small benchmarks)
-    eval_batch_size: int = 128  # batch size of feature extraction
-    progress: bool = True  # tqdm progress bars
-
-    # Fields that change results; the others (progress, workers, batch size of inference) do not.
-    EXECUTION_ONLY = ("progress", "num_workers", "eval_batch_size", "device", "cache_images")
+    device: str = param("auto", EXECUTION, "auto | cpu | cuda")
+    num_workers: int = param(0, EXECUTION, "DataLoader worker processes")
+    cache_images: bool = param(True, EXECUTION, "keep decoded, resized images in memory (small benchmarks)")
+    eval_batch_size: int = param(128, EXECUTION, "batch size of feature extraction")
+    progress: bool = param(True, EXECUTION, "tqdm progress bars, plain text")
 
     def replace(self, **changes: Any) -> "RunConfig":
         return validated(dataclasses.asdict(self) | changes)
@@ -84,12 +128,14 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def fingerprint(self, names: tuple[str, ...] | None = None) -> str:
-        """A short hash of the result-relevant parameters (all of them, or just ``names``)."""
+    def settings(self, *artifacts: str) -> dict[str, Any]:
+        """The parameters ``artifacts`` depend on, by name (all result-relevant ones when none is given)."""
         d = self.to_dict()
-        keys = names if names is not None else [k for k in d if k not in self.EXECUTION_ONLY]
-        blob = json.dumps({k: d[k] for k in sorted(keys)}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:10]
+        return {name: d[name] for name in parameters_of(*artifacts)}
+
+    def fingerprint(self, *artifacts: str) -> str:
+        """A short hash of :meth:`settings`: equal fingerprints, equal artifacts."""
+        return short_hash(self.settings(*artifacts))
 
     @property
     def kd_domain_list(self) -> tuple[str, ...]:
@@ -101,7 +147,59 @@ class RunConfig:
 
 
 FIELD_TYPES: dict[str, type] = {f.name: type(f.default) for f in fields(RunConfig)}
+AFFECTS: dict[str, tuple[str, ...]] = {f.name: f.metadata["affects"] for f in fields(RunConfig)}
+DOCS: dict[str, str] = {f.name: f.metadata["doc"] for f in fields(RunConfig)}
+
+
+@lru_cache(maxsize=None)
+def upstream(artifact: str) -> frozenset[str]:
+    """``artifact`` and every artifact it is made from, directly or not."""
+    if artifact not in ARTIFACTS:
+        raise ValueError(f"unknown artifact {artifact!r}; one of {', '.join(ARTIFACTS)}")
+    return frozenset({artifact}).union(*(upstream(a) for a in ARTIFACTS[artifact]))
+
+
+def downstream(artifact: str) -> frozenset[str]:
+    """``artifact`` and every artifact made from it: what a change of ``artifact`` makes stale."""
+    return frozenset(a for a in ARTIFACTS if artifact in upstream(a))
+
+
+@lru_cache(maxsize=None)
+def parameters_of(*artifacts: str) -> tuple[str, ...]:
+    """The parameters the given artifacts depend on, in declaration order (every result-relevant one when none
+    is given): those declared on the artifacts or on anything they are made from."""
+    wanted = frozenset().union(*(upstream(a) for a in artifacts)) if artifacts else frozenset(ARTIFACTS)
+    return tuple(name for name, affects in AFFECTS.items() if wanted & set(affects))
+
+
+EXECUTION_ONLY: tuple[str, ...] = tuple(name for name, affects in AFFECTS.items() if affects == (EXECUTION,))
+RUN_ID_PARAMETERS: tuple[str, ...] = tuple(
+    name for name in parameters_of() if not set(AFFECTS[name]) <= {"ablation_table"}
+)
+"""The parameters that name a run folder: all result-relevant ones except those that only choose which ablation
+variants are tabulated, so asking for more variants reuses the folder and trains only what is new."""
+
+
+def short_hash(settings: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(settings).encode()).hexdigest()[:10]
+
+
+def canonical_json(settings: Mapping[str, Any]) -> str:
+    """``settings`` as a canonical JSON string (sorted keys, no spaces): equal settings give equal strings."""
+    try:
+        return json.dumps(settings, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(
+            f"settings must be JSON-serialisable (str, int, float, bool, None, lists, dicts): {e}. "
+            "Convert paths and tensors to strings or lists first."
+        ) from e
+
+
+CONFIG_NAME = "config.json"
+"""A run folder's resolved parameters, with the git commit and package versions that made them."""
+
 CHOICES: dict[str, tuple[str, ...]] = {
+    "classifier": ("linear", "cosine"),
     "teacher": ("precomputed", "online"),
     "metric_loss": ("quadruplet", "triplet"),
     "mining": ("hard", "semihard", "random"),
@@ -224,20 +322,26 @@ def validated(values: Mapping[str, Any]) -> RunConfig:
             )
     if cfg.image_size < 32:
         raise ConfigError(f"image_size={cfg.image_size} is too small; use 32 px or more")
+    if cfg.classifier_scale <= 0:
+        raise ConfigError(f"classifier_scale={cfg.classifier_scale} must be positive")
+    if not cfg.label_smoothing < 1:
+        raise ConfigError(f"label_smoothing={cfg.label_smoothing} must be in [0, 1)")
     if cfg.classes_per_batch < 2 or cfg.samples_per_domain < 1:
         raise ConfigError("a batch needs classes_per_batch >= 2 and samples_per_domain >= 1 (negatives and positives)")
     return cfg
 
 
 def resolve(overrides: Mapping[str, Any] | None = None, run_dir: str | Path | None = None) -> RunConfig:
-    """Defaults <- benchmark preset <- run folder's config.json <- overrides (``None`` values are ignored)."""
+    """Defaults <- benchmark preset <- run folder's config.json <- overrides (``None`` values are ignored).
+
+    A parameter that the folder's config.json does not hold (written by an older zsb) takes the preset or default."""
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     for name in overrides:
         if name not in FIELD_TYPES:
             raise ConfigError(unknown_name_message(name, FIELD_TYPES))
     saved: dict[str, Any] = {}
-    if run_dir is not None and (Path(run_dir) / "config.json").is_file():
-        saved = read_config_file(Path(run_dir) / "config.json")
+    if run_dir is not None and (Path(run_dir) / CONFIG_NAME).is_file():
+        saved = {k: v for k, v in read_config_file(Path(run_dir) / CONFIG_NAME).items() if k in FIELD_TYPES}
     benchmark = overrides.get("benchmark", saved.get("benchmark", RunConfig.benchmark))
     if saved and saved.get("benchmark") != benchmark:
         saved = {}  # another benchmark's run folder: its values do not apply

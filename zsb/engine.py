@@ -24,9 +24,10 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from zsb.backbones import to_device, to_input
-from zsb.config import RunConfig
+from zsb.config import RunConfig, canonical_json
 from zsb.errors import WeightsError
-from zsb.io import atomic_torch_save, atomic_write_text, safe_torch_load
+from zsb.io import atomic_torch_save, safe_torch_load
+from zsb.log import get_logger
 from zsb.losses import (
     CrossDomainTripletLoss,
     DomainBalancedQuadrupletLoss,
@@ -34,18 +35,10 @@ from zsb.losses import (
     SemanticClassificationLoss,
 )
 from zsb.model import ZSBModel, ZSBOutput
+from zsb.artifacts import RunFolder
+from zsb.trainlog import read_log, write_log
 
-LOG_NAME = "train_log.jsonl"
-CHECKPOINT_NAME = "last.pt"
-
-TRAINING_PARAMETERS = (
-    "benchmark", "data_root", "split", "max_seen_classes", "max_unseen_classes", "max_per_class",
-    "backbone", "weights", "image_size", "embed_dim", "teacher", "kd_temperature", "kd_top_k", "kd_domains",
-    "freeze_imagenet_head", "metric_loss", "w_metric", "w_classification", "w_knowledge", "margin", "mining",
-    "epochs", "classes_per_batch", "samples_per_domain", "batches_per_epoch", "lr_backbone", "lr_head", "weight_decay",
-    "lr_schedule", "crop_scale", "precision", "seed",
-)
-"""The parameters a trained checkpoint depends on: a checkpoint made with other values is never resumed."""
+logger = get_logger(__name__)
 
 
 def seed_everything(seed: int) -> None:
@@ -101,9 +94,10 @@ class ParadigmLosses:
     def from_config(cls, cfg: RunConfig) -> "ParadigmLosses":
         metric_cls = DomainBalancedQuadrupletLoss if cfg.metric_loss == "quadruplet" else CrossDomainTripletLoss
         return cls(
-            metric=metric_cls(margin=cfg.margin, mining=cfg.mining),
-            classification=SemanticClassificationLoss(),
-            knowledge=KnowledgePreservationLoss(temperature=cfg.kd_temperature, domains=cfg.kd_domain_list),
+            metric=metric_cls(margin=cfg.margin, mining=cfg.mining, squared=cfg.squared_distance),
+            classification=SemanticClassificationLoss(label_smoothing=cfg.label_smoothing),
+            knowledge=KnowledgePreservationLoss(temperature=cfg.kd_temperature, domains=cfg.kd_domain_list,
+                                                scale_by_t2=cfg.kd_scale_by_t2),
             w_metric=cfg.w_metric,
             w_classification=cfg.w_classification,
             w_knowledge=cfg.w_knowledge,
@@ -165,7 +159,7 @@ def train(
         teacher: a frozen pretrained backbone run on every batch instead (teacher="online", the SAKE-style baseline).
         resume: continue from ``checkpoints/last.pt`` when it exists (it must come from the same configuration).
     """
-    out_dir = Path(out_dir)
+    folder = RunFolder(out_dir)
     device = resolve_device(cfg.device)
     to_device(model, device)
     if teacher is not None:
@@ -178,10 +172,9 @@ def train(
     optimizer = build_optimizer(model, cfg)
     base_lrs = [group["lr"] for group in optimizer.param_groups]
 
-    checkpoint_path = out_dir / "checkpoints" / CHECKPOINT_NAME
-    for stale in checkpoint_path.parent.glob(f".{CHECKPOINT_NAME}.*.tmp"):
+    checkpoint_path, log_path = folder.checkpoint_path, folder.log_path
+    for stale in checkpoint_path.parent.glob(f".{checkpoint_path.name}.*.tmp"):
         stale.unlink()  # a checkpoint write cut short by a kill; the previous checkpoint is intact
-    log_path = out_dir / LOG_NAME
     history: list[dict] = []
     start_epoch = 0
     if resume and checkpoint_path.exists():
@@ -221,7 +214,7 @@ def train(
         history.append(record)
         save_checkpoint(checkpoint_path, model, cfg, optimizer, epoch)
         write_log(log_path, history)
-        print(json.dumps(record), flush=True)
+        logger.info(json.dumps(record))
     return history
 
 
@@ -252,7 +245,28 @@ def knowledge_targets(cfg, labels, images, class_knowledge, teacher) -> torch.Te
 
 
 def checkpoint_identity(model: ZSBModel, cfg: RunConfig) -> dict:
-    return {"architecture": model.architecture(), "training": cfg.fingerprint(TRAINING_PARAMETERS)}
+    """What a checkpoint records of its making: the model's architecture and the settings of the ``checkpoint``
+    artifact (every parameter that training depends on, :func:`zsb.config.parameters_of`)."""
+    return {"architecture": model.architecture(), "settings": canonical_json(cfg.settings("checkpoint"))}
+
+
+def checkpoint_settings(path: Path) -> dict:
+    """The training settings recorded in the checkpoint at ``path`` (a WeightsError when it is not one)."""
+    return json.loads(json.loads(_read_checkpoint(path)["identity"])["settings"])
+
+
+def _read_checkpoint(path: Path) -> dict:
+    state = safe_torch_load(path, "checkpoint")
+    try:
+        identity = json.loads(state["identity"])
+        if isinstance(identity, dict) and {"architecture", "settings"} <= set(identity) and {"model", "epoch"} <= set(state):
+            return state
+    except (TypeError, KeyError, ValueError):
+        pass
+    raise WeightsError(
+        f"{path} is not a zsb training checkpoint (expected keys model, epoch, identity). Move it away, or pass "
+        "--force to retrain in this run folder."
+    )
 
 
 def save_checkpoint(path: Path, model: ZSBModel, cfg: RunConfig, optimizer, epoch: int) -> None:
@@ -272,16 +286,14 @@ def load_checkpoint(path: Path, model: ZSBModel, cfg: RunConfig | None = None, o
 
     The checkpoint must come from the same architecture (and, when ``cfg`` is given, the same training
     parameters): anything else is a WeightsError that says what differs."""
-    state = safe_torch_load(path, "checkpoint")
-    if not isinstance(state, dict) or not {"model", "epoch", "identity"} <= set(state):
-        raise WeightsError(f"{path} is not a zsb training checkpoint (expected keys model, epoch, identity)")
+    state = _read_checkpoint(path)
     saved = json.loads(state["identity"])
     if saved["architecture"] != model.architecture():
         raise WeightsError(
             f"checkpoint {path} was made for model {saved['architecture']}, but this run builds "
             f"{model.architecture()}. Use the run folder that matches these parameters, or a new one."
         )
-    if cfg is not None and saved["training"] != cfg.fingerprint(TRAINING_PARAMETERS):
+    if cfg is not None and saved["settings"] != checkpoint_identity(model, cfg)["settings"]:
         raise WeightsError(
             f"checkpoint {path} was trained with other parameters than this run's. It is left untouched; "
             "start this configuration in a new run folder (or pass --force to retrain here)."
@@ -290,16 +302,6 @@ def load_checkpoint(path: Path, model: ZSBModel, cfg: RunConfig | None = None, o
     if optimizer is not None and "optimizer" in state:
         optimizer.load_state_dict(state["optimizer"])
     return int(state["epoch"])
-
-
-def read_log(path: Path) -> list[dict]:
-    if not Path(path).exists():
-        return []
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-
-
-def write_log(path: Path, records: list[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
 
 
 @torch.no_grad()

@@ -11,8 +11,6 @@ it on disk together with the settings it was computed with and reuses it only wh
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 from typing import Any, Callable, Iterable
 
@@ -20,10 +18,10 @@ import torch
 from tqdm import tqdm
 
 from zsb.backbones import Backbone, to_input
-from zsb.errors import ConfigError, DataError, WeightsError
-from zsb.io import atomic_torch_save, safe_torch_load
+from zsb.errors import ConfigError, DataError
+from zsb.log import get_logger
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 @torch.no_grad()
@@ -93,26 +91,15 @@ def keep_top_k(probs: torch.Tensor, k: int) -> torch.Tensor:
     return kept / kept.sum(-1, keepdim=True)
 
 
-def canonical_settings(settings: dict[str, Any]) -> str:
-    """``settings`` as a canonical JSON string (sorted keys, no spaces): equal settings give equal strings."""
-    try:
-        return json.dumps(settings, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(
-            f"class knowledge settings must be JSON-serialisable (str, int, float, bool, None, lists, dicts): {e}. "
-            "Convert paths and tuples to strings and lists first."
-        ) from e
-
-
 def load_or_compute_class_knowledge(
     path: str | os.PathLike, settings: dict[str, Any], compute: Callable[[], torch.Tensor]
 ) -> torch.Tensor:
     """The knowledge tensor cached at ``path`` if it was computed with exactly ``settings``, else ``compute()``.
 
     The cache file holds ``{"knowledge": tensor, "settings": canonical JSON string}`` (readable with
-    ``torch.load(weights_only=True)``). A missing or unreadable file, or different settings, triggers
-    ``compute()``; the result is written atomically (the previous file stays intact if writing fails) and the
-    reason is logged.
+    ``torch.load(weights_only=True)``), by the run folder's one rule (:func:`zsb.artifacts.cached_tensor`): a
+    missing or unreadable file, or different settings, triggers ``compute()``, the reason is logged and the result
+    is written atomically.
 
     Args:
         path: the cache file.
@@ -120,46 +107,12 @@ def load_or_compute_class_knowledge(
             data...), JSON-serialisable.
         compute: returns the knowledge tensor, e.g. ``lambda: compute_class_knowledge(teacher, loader, C)``.
     """
-    wanted = canonical_settings(settings)
-    cached, reason = _read_cache(path, wanted)
-    if cached is not None:
-        logger.info("reusing class knowledge from %s", path)
-        return cached
-    logger.warning("computing class knowledge: %s", reason)
-    knowledge = compute()
-    if not isinstance(knowledge, torch.Tensor) or knowledge.dim() != 2:
-        raise TypeError(f"compute() must return a 2-D tensor, got {type(knowledge).__name__}.")
-    knowledge = knowledge.detach().float().cpu()
-    atomic_torch_save({"knowledge": knowledge, "settings": wanted}, path)
-    return knowledge
+    from zsb.artifacts import cached_tensor
 
+    def checked() -> torch.Tensor:
+        knowledge = compute()
+        if not isinstance(knowledge, torch.Tensor) or knowledge.dim() != 2:
+            raise TypeError(f"compute() must return a 2-D tensor, got {type(knowledge).__name__}.")
+        return knowledge.detach().float().cpu()
 
-def _read_cache(path: str | os.PathLike, wanted: str) -> tuple[torch.Tensor | None, str]:
-    """(the cached knowledge, "") if ``path`` holds knowledge computed with settings ``wanted``, else (None, why)."""
-    if not os.path.exists(path):
-        return None, f"no cache at {path}"
-    try:
-        cached = safe_torch_load(path, what="class knowledge cache")
-    except WeightsError as e:
-        return None, f"the cache could not be read ({e})"
-    if not (isinstance(cached, dict) and isinstance(cached.get("knowledge"), torch.Tensor)
-            and isinstance(cached.get("settings"), str)):
-        return None, f"{path} is not a class knowledge cache"
-    if cached["settings"] != wanted:
-        differences = _differences(cached["settings"], wanted)
-        return None, f"the cache at {path} was computed with other settings ({differences})"
-    return cached["knowledge"], ""
-
-
-def _differences(old: str, new: str) -> str:
-    """Which top-level settings differ between two canonical JSON strings, for the log message."""
-    try:
-        old_settings, new_settings = json.loads(old), json.loads(new)
-        changes = [
-            f"{key}: {old_settings.get(key, '<absent>')!r} -> {new_settings.get(key, '<absent>')!r}"
-            for key in sorted(set(old_settings) | set(new_settings))
-            if old_settings.get(key, "<absent>") != new_settings.get(key, "<absent>")
-        ]
-        return "differing: " + "; ".join(changes)
-    except (ValueError, TypeError, AttributeError):
-        return f"cached {old[:200]!r}, wanted {new[:200]!r}"
+    return cached_tensor(path, "knowledge", settings, checked, "class knowledge", logger)

@@ -115,13 +115,13 @@ def test_image_rng_depends_on_every_coordinate():
 def count_generated_images(monkeypatch):
     """Wrap the per-folder generator to count the images it writes."""
     written = []
-    original = synthetic._generate_images
+    original = synthetic.cache._generate_images
 
     def counting(*args):
         written.append(original(*args))
         return written[-1]
 
-    monkeypatch.setattr(synthetic, "_generate_images", counting)
+    monkeypatch.setattr(synthetic.cache, "_generate_images", counting)
     return written
 
 

@@ -9,7 +9,6 @@ Styling (seaborn's white grid, readable font sizes) is applied per figure and ne
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -29,6 +28,7 @@ from matplotlib.ticker import MaxNLocator
 from zsb.domains import DOMAIN_NAMES, PHOTO, SKETCH
 from zsb.errors import ConfigError, DataError
 from zsb.io import atomic_open
+from zsb.trainlog import log_frame, lr_columns
 
 DPI = 120
 """Resolution of saved PNGs (dots per inch)."""
@@ -207,56 +207,28 @@ def _default_classes(seen_of: pd.Series, max_classes: int, rng: np.random.Genera
     return draw(seen, n_seen) + draw(unseen, n_unseen)
 
 
-def _read_log(log: str | os.PathLike | Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """Epoch records from a JSON-lines file or a list of dicts, sorted by epoch; a repeated epoch (a resumed run
-    that logged it again) keeps its last record."""
-    if isinstance(log, (str, os.PathLike)):
-        log_path = Path(log)
-        if not log_path.is_file():
-            raise DataError(f"training log {log_path} does not exist; pass the metrics .jsonl file of a run.")
-        records = []
-        for number, line in enumerate(log_path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise DataError(
-                        f"training log {log_path}, line {number}, is not valid JSON ({e.msg}); "
-                        "fix or delete that line (an interrupted write can leave one)."
-                    ) from e
-        source = str(log_path)
-    else:
-        records, source = list(log), "the training log"
-    if not records or not all(isinstance(r, Mapping) for r in records):
-        raise DataError(f"{source} must hold at least one record, each a dict with 'epoch' and 'loss/...' keys.")
-    table = pd.DataFrame.from_records(records)
-    if "epoch" not in table.columns or table["epoch"].isna().any():
-        raise DataError(f"every record of {source} needs an 'epoch' key; found columns {list(table.columns)}.")
-    if not any(str(c).startswith("loss/") for c in table.columns):
-        raise DataError(f"{source} has no 'loss/...' keys (columns: {list(table.columns)}); nothing to plot.")
-    return table.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
-
-
 def plot_loss_curves(
     log: str | os.PathLike | Sequence[Mapping[str, Any]], path: str | os.PathLike | None = None
 ) -> Figure:
-    """Training losses per epoch: one line per ``loss/...`` key (the total in bold black), and the learning rate
-    in a small panel below when the records have an ``lr`` key.
+    """Training losses per epoch: one line per ``loss/...`` key (the total in bold black), and the learning
+    rate(s) in a small panel below when the records have any: ``lr_backbone`` (what :func:`zsb.engine.train`
+    logs), ``lr`` or any other ``lr_<group>`` key, one labelled line each.
 
     Args:
-        log: a JSON-lines file (one JSON object per epoch) or a list of dicts, each with ``epoch`` and loss keys
-            such as ``loss/total``, ``loss/quadruplet``, ``loss/classification``, ``loss/knowledge``.
+        log: a JSON-lines file (one JSON object per epoch, e.g. a run's ``train_log.jsonl``) or a list of dicts,
+            each with ``epoch`` and loss keys such as ``loss/total``, ``loss/quadruplet``,
+            ``loss/classification``, ``loss/knowledge``; read with :func:`zsb.trainlog.log_frame`.
         path: optional PNG file to save the figure to.
     """
-    table = _read_log(log)
+    table = log_frame(log)
     loss_keys = [c for c in table.columns if str(c).startswith("loss/")]
     loss_keys.sort(key=lambda k: (k != "loss/total", k))
-    has_lr = "lr" in table.columns and table["lr"].notna().any()
+    lr_keys = lr_columns(table)
     epochs = table["epoch"].to_numpy()
     marker = "o" if len(epochs) <= 25 else None
 
     with _style():
-        if has_lr:
+        if lr_keys:
             fig, (ax, ax_lr) = plt.subplots(
                 2, 1, figsize=(8, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.2}
             )
@@ -274,14 +246,22 @@ def plot_loss_curves(
         ax.set_title("Training losses per epoch")
         ax.legend(title="loss term", frameon=True)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if has_lr:
-            lr = table["lr"].to_numpy(dtype=float)
-            ax_lr.plot(epochs, lr, color="0.35", marker=marker, markersize=4, linewidth=1.4)
+        if lr_keys:
+            lr_palette = ["0.35"] + list(sns.color_palette("Dark2"))
+            all_lr = []
+            for index, key in enumerate(lr_keys):
+                lr = pd.to_numeric(table[key], errors="coerce").to_numpy(dtype=float)
+                all_lr.append(lr)
+                ax_lr.plot(epochs, lr, label=key, color=lr_palette[index % len(lr_palette)], marker=marker,
+                           markersize=4, linewidth=1.4)
+            lr = np.concatenate(all_lr)
             positive = lr[np.isfinite(lr) & (lr > 0)]
             if len(positive) and positive.max() > 10 * positive.min():
                 ax_lr.set_yscale("log")
             else:
                 ax_lr.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+            if lr_keys != ["lr"]:  # name the parameter group(s): the log's key, e.g. lr_backbone
+                ax_lr.legend(fontsize="small", frameon=True)
             ax_lr.set_ylabel("learning\nrate")
             ax_lr.set_xlabel("epoch")
         else:

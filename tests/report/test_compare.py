@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from zsb.cli import main
-from zsb.compare import METRICS, compare_runs, write_comparison
+from zsb.report.compare import METRICS, compare_runs, write_comparison
 from zsb.config import RunConfig
 from zsb.errors import ZSBError
 

@@ -14,7 +14,7 @@ import torch  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from zsb import viz  # noqa: E402
+from zsb.report import viz  # noqa: E402
 from zsb.domains import PHOTO, SKETCH  # noqa: E402
 from zsb.errors import ConfigError, DataError  # noqa: E402
 
@@ -143,6 +143,64 @@ def test_loss_curves_from_jsonl_with_lr(tmp_path):
     assert loss_ax.get_lines()[0].get_linewidth() > loss_ax.get_lines()[1].get_linewidth()
     assert lr_ax.get_yscale() == "log"
     np.testing.assert_allclose(lr_ax.get_lines()[0].get_ydata(), [r["lr"] for r in records])
+
+
+def test_loss_curves_draw_the_learning_rate_of_a_real_training_log(tmp_path):
+    """The log written by zsb.engine.train (its learning rate is ``lr_backbone``) gets the learning-rate panel."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from zsb import engine
+    from zsb.backbones import build_backbone
+    from zsb.config import RunConfig
+    from zsb.data.sampler import DomainBalancedBatchSampler
+    from zsb.model import ZSBModel
+    from zsb.trainlog import LOG_NAME, read_log
+
+    torch.manual_seed(0)
+    num_classes = 3
+    labels = torch.arange(num_classes).repeat_interleave(4).repeat(2)
+    domains = torch.cat([torch.full((12,), SKETCH), torch.full((12,), PHOTO)])
+    dataset = TensorDataset(torch.randn(len(labels), 3, 32, 32), labels, domains, torch.arange(len(labels)))
+    sampler = DomainBalancedBatchSampler(labels.tolist(), domains.tolist(), classes_per_batch=3,
+                                         samples_per_domain=2, seed=0, batches_per_epoch=2)
+
+    def loader_for_epoch(epoch):
+        sampler.set_epoch(epoch)
+        return DataLoader(dataset, batch_sampler=sampler)
+
+    model = ZSBModel(build_backbone("efficientnet_lite0", None), num_seen_classes=num_classes, embed_dim=16)
+    cfg = RunConfig().replace(epochs=2, device="cpu", progress=False, mining="random", seed=0)
+    run = tmp_path / "run"
+    engine.train(model, loader_for_epoch, cfg, run,
+                 class_knowledge=torch.softmax(torch.randn(num_classes, 1000), dim=1))
+
+    log = run / LOG_NAME
+    logged_lr = [record["lr_backbone"] for record in read_log(log)]
+    assert len(logged_lr) == 2 and logged_lr[0] > logged_lr[1] > 0  # the cosine schedule decays
+    out = tmp_path / "loss.png"
+    fig = viz.plot_loss_curves(log, path=out)
+    assert_png(out)
+    lr_axes = [ax for ax in fig.axes if "learning" in ax.get_ylabel()]
+    assert len(lr_axes) == 1
+    (line,) = lr_axes[0].get_lines()
+    assert line.get_label() == "lr_backbone"
+    assert [t.get_text() for t in lr_axes[0].get_legend().get_texts()] == ["lr_backbone"]
+    np.testing.assert_allclose(line.get_xdata(), [1, 2])
+    np.testing.assert_allclose(line.get_ydata(), logged_lr)
+    loss_ax = fig.axes[0]
+    assert loss_ax.get_lines()[0].get_label() == "total"
+
+
+def test_loss_curves_draw_every_lr_key_labelled():
+    fig = viz.plot_loss_curves([
+        {"epoch": e, "loss/total": 2.0 - e, "lr_backbone": 1e-4 * (3 - e), "lr_heads": 1e-3 * (3 - e),
+         "lr_notes": "text is not a rate"}
+        for e in range(3)
+    ])
+    lr_ax = fig.axes[1]
+    assert [line.get_label() for line in lr_ax.get_lines()] == ["lr_backbone", "lr_heads"]
+    np.testing.assert_allclose(lr_ax.get_lines()[1].get_ydata(), [3e-3, 2e-3, 1e-3])
+    assert lr_ax.get_yscale() == "log"  # 1e-4 .. 3e-3 spans more than a decade
 
 
 def test_loss_curves_single_epoch_list_uses_markers(tmp_path):

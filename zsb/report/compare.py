@@ -1,7 +1,7 @@
 """Compare finished runs side by side: ``zsb compare RUN_DIR ...``.
 
 Each run folder's ``config.json`` (its parameters) and ``metrics.json`` (written by 04_evaluate) are read. The
-per-run table shows the parameters the metrics depend on (``EVAL_PARAMETERS``) that differ between the runs, then
+per-run table shows the parameters the metrics depend on (those of the ``features`` artifact) that differ between the runs, then
 the metrics. Runs that differ only in their seed are summarised as mean and sample standard deviation: the seed
 spread that says whether a difference between two settings is more than seed noise.
 """
@@ -15,9 +15,12 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from zsb.config import FIELD_TYPES, read_config_file, resolve
+from zsb.config import parameters_of
 from zsb.errors import ZSBError
-from zsb.stages import EVAL_PARAMETERS, write_table
+from zsb.run.context import write_table
+from zsb.artifacts import RunFolder
+
+EVAL_PARAMETERS = parameters_of("features")
 
 METRICS = ("mAP@all", "mAP@200", "P@10", "P@25")
 
@@ -32,7 +35,7 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, float]]:
                 f"{run_dir / name} does not exist: {run_dir} is not a finished run folder. Give folders made by "
                 f"`zsb reproduce` (results/<benchmark>/runs/<run_id>) whose {stage} stage has run."
             )
-    cfg = resolve({k: v for k, v in read_config_file(run_dir / "config.json").items() if k in FIELD_TYPES})
+    cfg = RunFolder(run_dir).read_config()
     try:
         metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
         values = {m: float(metrics[m]) for m in METRICS}

@@ -1,0 +1,228 @@
+"""A run folder's artifacts: where each one lives, and the one rule by which it is reused or rebuilt.
+
+Layout of ``results/<benchmark>/runs/<run_id>/`` (:class:`RunFolder` is the one place that knows these paths)::
+
+    config.json                     resolved parameters, git commit, package versions
+    manifest.csv (+ .json)          01_data: the images of the split
+    knowledge.pt                    02_knowledge: class-oriented knowledge
+    checkpoints/last.pt             03_train: the model after the last finished epoch
+    train_log.jsonl                 03_train: one JSON line per epoch
+    features/{trained,frozen}.pt    04_evaluate: embeddings of the unseen queries and gallery
+    metrics.json, metrics_frozen.json, per_query*.csv
+    tables/*.csv|md, figures/*.png  what gets published to results/<benchmark>/
+    ablation/<variant>/             06_ablation: each variant, itself a run folder
+    notebooks/<stage>.ipynb, stages/<stage>.json, timing.json, .lock    the driver's
+
+The rule: every artifact records the **settings** it was made from: the parameters its declaration in
+:mod:`zsb.config` names (``RunConfig.settings(artifact)``) plus anything else it depends on (the seen classes,
+say), as canonical JSON. A reader that finds other settings (or none, or a damaged file) rebuilds the artifact; the
+log line says which settings differ. Tensor artifacts hold their record inside the file (``{key: payload,
+"settings": ...}``, read with ``weights_only=True``); other files keep it in a ``<file>.settings.json`` sidecar that
+is removed before the file is rewritten, so a half-finished rebuild is never mistaken for a fresh one. A training
+checkpoint is the exception to "rebuild": :mod:`zsb.engine` refuses one with other settings rather than overwrite it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from zsb.config import CONFIG_NAME, RunConfig, canonical_json, resolve
+from zsb.errors import WeightsError
+from zsb.io import atomic_torch_save, atomic_write_json, atomic_write_text, environment_info, safe_torch_load
+from zsb.trainlog import LOG_NAME
+
+CHECKPOINT_NAME = "last.pt"
+
+
+def default_run_dir(benchmark: str, results_root: str | Path = "results") -> Path:
+    """Where a notebook run alone (``run_dir=""``) keeps its files."""
+    return Path(results_root) / benchmark / "runs" / "notebook"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The paths of one run folder."""
+
+    dir: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dir", Path(self.dir))
+
+    # --- parameters ---
+    @property
+    def config_path(self) -> Path:
+        return self.dir / CONFIG_NAME
+
+    def write_config(self, cfg: RunConfig) -> None:
+        """Record the resolved parameters with the git commit and package versions that use them."""
+        atomic_write_json(self.config_path, {"parameters": cfg.to_dict(), **environment_info()})
+
+    def read_config(self) -> RunConfig:
+        """The folder's resolved parameters, as written by :meth:`write_config` (a parameter an older zsb did not
+        record takes today's preset or default)."""
+        return resolve(run_dir=self.dir)
+
+    # --- artifacts ---
+    @property
+    def manifest_path(self) -> Path:
+        return self.dir / "manifest.csv"
+
+    @property
+    def knowledge_path(self) -> Path:
+        return self.dir / "knowledge.pt"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.dir / "checkpoints" / CHECKPOINT_NAME
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / LOG_NAME
+
+    def features_path(self, which: str) -> Path:
+        return self.dir / "features" / f"{which}.pt"
+
+    def metrics_path(self, which: str = "trained") -> Path:
+        return self.dir / f"metrics{suffix(which)}.json"
+
+    def per_query_path(self, which: str = "trained") -> Path:
+        return self.dir / f"per_query{suffix(which)}.csv"
+
+    def table(self, name: str) -> Path:
+        """A table's stem: ``tables/<name>`` (written as .csv and .md)."""
+        return self.dir / "tables" / name
+
+    def figure(self, name: str) -> Path:
+        return self.dir / "figures" / name
+
+    def variant(self, name: str) -> "RunFolder":
+        return RunFolder(self.dir / "ablation" / name)
+
+    # --- the driver's ---
+    def notebook(self, stage: str) -> Path:
+        return self.dir / "notebooks" / f"{stage}.ipynb"
+
+    def marker(self, stage: str) -> Path:
+        return self.dir / "stages" / f"{stage}.json"
+
+    @property
+    def markers(self) -> list[Path]:
+        return sorted((self.dir / "stages").glob("*.json"))
+
+    @property
+    def timing_path(self) -> Path:
+        return self.dir / "timing.json"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.dir / ".lock"
+
+    def published_files(self) -> list[Path]:
+        """The small files that ``results/<benchmark>/`` shows: metrics, parameters, log, timing, tables, figures."""
+        names = (CONFIG_NAME, "metrics.json", "metrics_frozen.json", LOG_NAME, "timing.json")
+        files = [self.dir / name for name in names if (self.dir / name).exists()]
+        for folder in ("tables", "figures"):
+            files += sorted(p for p in (self.dir / folder).glob("*") if p.is_file())
+        return files
+
+
+def suffix(which: str) -> str:
+    """File-name suffix of an evaluation: none for the trained model, ``_frozen`` for the frozen features."""
+    return "" if which == "trained" else f"_{which}"
+
+
+def open_config(run_dir: Path, overrides: dict[str, Any]) -> RunConfig:
+    """The run folder's configuration: read as recorded when nothing is overridden, else resolved (and recorded)
+    once with the overrides: the only place besides the driver that resolves."""
+    folder = RunFolder(run_dir)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if folder.config_path.is_file() and not overrides:
+        return folder.read_config()
+    cfg = resolve(overrides, run_dir)
+    folder.write_config(cfg)
+    return cfg
+
+
+# --- the rule: an artifact records the settings it was made from ---
+
+
+def differences(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(name, old value, new value)`` for every setting that differs (``"<absent>"`` where one side lacks it)."""
+    return [
+        (key, old.get(key, "<absent>"), new.get(key, "<absent>"))
+        for key in sorted(set(old) | set(new))
+        if old.get(key, "<absent>") != new.get(key, "<absent>")
+    ]
+
+
+def describe_differences(old: dict[str, Any], new: dict[str, Any]) -> str:
+    return "; ".join(f"{key}: {a!r} -> {b!r}" for key, a, b in differences(old, new))
+
+
+def cached_tensor(
+    path: str | os.PathLike,
+    key: str,
+    settings: dict[str, Any],
+    build: Callable[[], Any],
+    what: str,
+    logger: logging.Logger,
+) -> Any:
+    """The payload stored at ``path`` under ``key`` if it was made with exactly ``settings``, else ``build()``
+    (stored atomically with its settings, replacing the old file). ``what`` names the artifact in the log."""
+    wanted = canonical_json(settings)
+    payload, reason = _read_tensor_record(Path(path), key, wanted, what)
+    if reason is None:
+        logger.info("reusing %s from %s", what, path)
+        return payload
+    logger.warning("computing %s: %s", what, reason)
+    payload = build()
+    atomic_torch_save({key: payload, "settings": wanted}, path)
+    return payload
+
+
+def _read_tensor_record(path: Path, key: str, wanted: str, what: str) -> tuple[Any, str | None]:
+    """(payload, None) when ``path`` holds ``key`` made with settings ``wanted``; (None, why not) otherwise."""
+    if not path.exists():
+        return None, f"no cache at {path}"
+    try:
+        stored = safe_torch_load(path, what=f"{what} cache")
+    except WeightsError as e:
+        return None, f"the cache at {path} is unreadable ({e})"
+    if not (isinstance(stored, dict) and key in stored and isinstance(stored.get("settings"), str)):
+        return None, f"{path} is not a {what} cache"
+    if stored["settings"] != wanted:
+        try:
+            changed = describe_differences(json.loads(stored["settings"]), json.loads(wanted))
+        except ValueError:
+            changed = "unreadable settings"
+        return None, f"the cache at {path} was computed with other settings (differing: {changed})"
+    return stored[key], None
+
+
+def record_path(path: str | os.PathLike) -> Path:
+    """The settings sidecar of a file artifact."""
+    path = Path(path)
+    return path.with_name(path.name + ".settings.json")
+
+
+def is_fresh(path: str | os.PathLike, settings: dict[str, Any]) -> bool:
+    """Whether the file artifact at ``path`` exists and was made with exactly ``settings``."""
+    try:
+        return Path(path).exists() and record_path(path).read_text() == canonical_json(settings)
+    except OSError:
+        return False
+
+
+def invalidate(path: str | os.PathLike) -> None:
+    """Forget how ``path`` was made: call before rewriting it."""
+    record_path(path).unlink(missing_ok=True)
+
+
+def record(path: str | os.PathLike, settings: dict[str, Any]) -> None:
+    """Record that the file artifact at ``path`` (just written) was made with ``settings``."""
+    atomic_write_text(record_path(path), canonical_json(settings))

@@ -1,0 +1,100 @@
+"""``zsb reproduce``: run the stage notebooks for one benchmark into one run folder.
+
+* The configuration is resolved once, here (defaults <- preset <- YAML <- ``--set``), every name checked against the
+  RunConfig declarations and the notebooks' own parameters, and written to the folder's ``config.json``; the
+  notebooks read that file and get only ``run_dir`` and their own parameters.
+* Each run has its own folder ``results/<benchmark>/runs/<run_id>/`` (by default the id is a hash of the
+  parameters, so the same parameters land in the same folder). A lock keeps two drivers out of one folder.
+* A stage whose marker holds this run's fingerprint for it is skipped unless ``force``.
+* A failing cell stops the chain with the notebook's path and the cell's error; earlier outputs stay intact.
+* When every stage has succeeded, the run's small tables and figures are published to ``results/<benchmark>/``
+  and the README's results table is regenerated (:mod:`zsb.report.publish`).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from zsb.config import RUN_ID_PARAMETERS, RunConfig, resolve, short_hash
+from zsb.driver.lock import run_lock
+from zsb.driver.markers import mark_done, stage_fingerprint, stage_up_to_date, write_timing
+from zsb.driver.notebooks import execute_stage, notebook_only_parameters, notebook_parameters
+from zsb.driver.preflight import check_checkpoint, preflight
+from zsb.errors import ConfigError
+from zsb.log import get_logger
+from zsb.report.publish import publish, update_readme
+from zsb.artifacts import RunFolder
+from zsb.run.stages import STAGES
+
+logger = get_logger(__name__)
+
+
+def default_run_id(cfg: RunConfig) -> str:
+    """``cfg-`` and a hash of :data:`zsb.config.RUN_ID_PARAMETERS`: asking for more ablation variants reuses the
+    run folder (its finished stages and variants) and only trains what is new."""
+    return f"cfg-{short_hash({name: getattr(cfg, name) for name in RUN_ID_PARAMETERS})}"
+
+
+def reproduce(
+    benchmark: str = "synthetic",
+    overrides: Mapping[str, Any] | None = None,
+    stages: tuple[str, ...] = tuple(STAGES),
+    run_id: str = "",
+    results_root: str | Path = "results",
+    force: bool = False,
+    kernel: str = "python3",
+    readme: str | Path | None = "README.md",
+) -> Path:
+    """Run ``stages`` for one benchmark; return the run folder. See the module docstring for the behaviour."""
+    for stage in stages:
+        if stage not in STAGES:
+            raise ConfigError(f"unknown stage {stage!r}; choose from {', '.join(STAGES)}")
+    run_params, notebook_only = notebook_only_parameters({"benchmark": benchmark, **(overrides or {})})
+    cfg = resolve(run_params)
+    results_root = Path(results_root)
+    folder = RunFolder((results_root / cfg.benchmark / "runs" / (run_id or default_run_id(cfg))).resolve())
+    preflight(cfg, kernel)
+    started = time.perf_counter()
+    with run_lock(folder.dir):
+        check_checkpoint(folder.dir, cfg, stages, force)
+        folder.write_config(cfg)
+        own = {stage: {k: v for k, v in notebook_only.items() if k in notebook_parameters(stage)} for stage in STAGES}
+        fingerprints = {stage: stage_fingerprint(stage, cfg, own[stage]) for stage in STAGES}
+        for stage in stages:
+            if not force and stage_up_to_date(folder, stage, fingerprints[stage]):
+                logger.info(f"[{stage}] up to date, skipped (--force reruns it)")
+                continue
+            parameters: dict[str, Any] = {**own[stage], "run_dir": str(folder.dir)}
+            if "resume" in notebook_parameters(stage):
+                parameters["resume"] = not force
+            output = folder.notebook(stage)
+            logger.info(f"[{stage}] running -> {output}")
+            t0 = time.perf_counter()
+            execute_stage(stage, output, parameters, kernel)
+            seconds = time.perf_counter() - t0
+            mark_done(folder, stage, fingerprints[stage], seconds)
+            logger.info(f"[{stage}] done in {seconds:.0f} s")
+            if stage == "01_data":
+                report_skipped(folder)
+        total = time.perf_counter() - started
+        write_timing(folder)
+        if all(stage_up_to_date(folder, stage, fingerprint) for stage, fingerprint in fingerprints.items()):
+            published = publish(folder, results_root / cfg.benchmark)
+            logger.info(f"results copied to {published}")
+            if readme and Path(readme).is_file() and Path(readme).resolve().parent / "results" == results_root.resolve():
+                update_readme(Path(readme), results_root)
+    logger.info(f"run folder: {folder.dir} ({total:.0f} s)")
+    return folder.dir
+
+
+def report_skipped(folder: RunFolder) -> None:
+    """Say what the data stage left out of the manifest (unreadable images, files that are not images)."""
+    from zsb.data.manifest import read_manifest, sidecar_path
+
+    summary = read_manifest(folder.manifest_path).skipped_summary()
+    if summary:
+        counts = ", ".join(f"{count} {kind}(s)" for kind, count in sorted(summary.items()))
+        logger.info(f"[01_data] left out of the manifest: {counts}; every file and reason is listed under "
+                    f"\"skipped\" in {sidecar_path(folder.manifest_path)}")

@@ -1,0 +1,1 @@
+"""Reports: figures, the published results and the README table, comparison tables."""

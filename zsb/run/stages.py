@@ -1,0 +1,220 @@
+"""The pipeline's stages as plain functions of a :class:`~zsb.run.context.Run`: what each notebook calls.
+
+Files in the run folder are the contract between stages (data flows one way):
+
+    manifest.csv (01) -> knowledge.pt (02) -> checkpoints/last.pt + train_log.jsonl (03)
+    -> features/*.pt + metrics.json + tables/ (04) -> figures (05) -> ablation/ + tables (06)
+
+Each stage reads only what earlier stages wrote, and an input that is missing or stale (made with other
+settings, :mod:`zsb.artifacts`) is built first with the run's parameters, so any notebook can run alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import torch
+
+from zsb import engine
+from zsb.backbones import to_device
+from zsb.data.manifest import Manifest
+from zsb.data.registry import get_benchmark
+from zsb.data.sampler import DomainBalancedBatchSampler
+from zsb.domains import PHOTO, SKETCH
+from zsb.errors import ZSBError
+from zsb.io import atomic_write_json
+from zsb.knowledge import compute_class_knowledge, load_or_compute_class_knowledge
+from zsb.log import get_logger
+from zsb.metrics import evaluate_retrieval
+from zsb.model import ZSBModel
+from zsb import artifacts
+from zsb.run.context import Run, write_table
+from zsb.artifacts import suffix
+
+logger = get_logger(__name__)
+
+STAGES: dict[str, tuple[str, ...]] = {
+    "01_data": ("manifest",),
+    "02_knowledge": ("knowledge",),
+    "03_train": ("checkpoint",),
+    "04_evaluate": ("features", "frozen_features"),
+    "05_tsne": ("features", "frozen_features"),
+    "06_ablation": ("ablation_table",),
+}
+"""Each stage notebook and the artifacts (:data:`zsb.config.ARTIFACTS`) it makes or draws: its outputs depend on
+exactly the parameters of those artifacts."""
+
+
+# --- 01 data ---
+def prepare_data(run: Run) -> Manifest:
+    """Index the benchmark's images into manifest.csv (+ per-class counts), by the zero-shot split."""
+    return run.build_manifest()
+
+
+# --- 02 knowledge ---
+def prepare_knowledge(run: Run) -> torch.Tensor:
+    """Class-oriented knowledge: for each seen class the mean of the frozen teacher's softmax(z/T) over the
+    class's training photos, computed once and kept while its settings are unchanged."""
+    train = run.manifest.train()
+    photos = train[train.domain == "photo"]
+
+    def compute() -> torch.Tensor:
+        teacher = to_device(run.backbone(), run.device)
+        return compute_class_knowledge(
+            teacher,
+            run.eval_loader(photos),
+            num_classes=len(run.manifest.seen_classes),
+            temperature=run.cfg.kd_temperature,
+            top_k=run.cfg.kd_top_k or None,
+            progress=run.cfg.progress,
+        )
+
+    settings = {**run.cfg.settings("knowledge"), "seen_classes": list(run.manifest.seen_classes)}
+    return load_or_compute_class_knowledge(run.folder.knowledge_path, settings, compute)
+
+
+# --- 03 train ---
+def train(run: Run, resume: bool = True) -> list[dict]:
+    """Fine-tune the model with the three losses; checkpoint and log every epoch (see :func:`engine.train`)."""
+    c = run.cfg
+    engine.seed_everything(c.seed)
+    model = run.model()
+    frame = run.manifest.train().reset_index(drop=True)
+    dataset = run.dataset(frame, train=True)
+    sampler = DomainBalancedBatchSampler(
+        frame["label"].tolist(),
+        [SKETCH if d == "sketch" else PHOTO for d in frame["domain"]],
+        classes_per_batch=min(c.classes_per_batch, len(run.manifest.seen_classes)),
+        samples_per_domain=c.samples_per_domain,
+        seed=c.seed,
+        batches_per_epoch=c.batches_per_epoch or None,
+    )
+
+    def loader_for_epoch(epoch: int) -> torch.utils.data.DataLoader:
+        sampler.set_epoch(epoch)
+        return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=c.num_workers)
+
+    class_knowledge = teacher = None
+    if c.w_knowledge and c.teacher == "precomputed":
+        class_knowledge = prepare_knowledge(run)
+    elif c.w_knowledge:
+        teacher = run.backbone()
+    return engine.train(model, loader_for_epoch, c, run.dir, class_knowledge=class_knowledge, teacher=teacher,
+                        resume=resume)
+
+
+def trained_model(run: Run) -> ZSBModel:
+    """The fine-tuned model of a finished training stage, on the run's device, in eval mode."""
+    model = run.model(pretrained=False)
+    path = run.folder.checkpoint_path
+    if not path.exists():
+        raise ZSBError(
+            f"no trained model in {run.dir}: {path} is missing. "
+            "Run the training stage first (notebooks/03_train.ipynb, or zsb reproduce --stages 03_train)."
+        )
+    epoch = engine.load_checkpoint(path, model, run.cfg)
+    if epoch < run.cfg.epochs:
+        raise ZSBError(
+            f"training in {run.dir} stopped after epoch {epoch} of {run.cfg.epochs}; rerun the training "
+            "stage (it resumes from the last checkpoint) before evaluating."
+        )
+    return to_device(model, run.device).eval()
+
+
+# --- 04 evaluate ---
+def embeddings(run: Run, which: str) -> dict[str, torch.Tensor]:
+    """Embeddings of the unseen queries (sketches) and gallery (photos), kept in ``features/``.
+
+    ``which="trained"`` uses the fine-tuned model's retrieval embedding (or, for a run with 0 epochs, the frozen
+    pretrained features); ``which="frozen"`` always uses the frozen pretrained pooled features. With
+    ``eval_hflip`` each image's embedding is averaged with its mirror image's (test-time flip)."""
+    frozen = which == "frozen" or run.cfg.epochs == 0
+    kind = "frozen" if frozen else "trained"
+    settings = run.cfg.settings("frozen_features" if frozen else "features")
+
+    def compute() -> dict[str, torch.Tensor]:
+        encode = to_device(run.backbone(), run.device).eval() if frozen else trained_model(run).embed
+        out: dict[str, torch.Tensor] = {}
+        for part, frame in (("queries", run.manifest.queries()), ("gallery", run.manifest.gallery())):
+            out[part] = engine.extract_embeddings(encode, run.eval_loader(frame), run.device, run.cfg.progress,
+                                                  desc=f"{which} {part}", hflip=run.cfg.eval_hflip)
+            out[f"{part}_labels"] = torch.tensor(frame["label"].to_numpy(), dtype=torch.long)
+        return out
+
+    return artifacts.cached_tensor(run.folder.features_path(kind), "features", settings, compute,
+                               f"{kind} features", logger)
+
+
+def evaluate(run: Run, which: str = "trained") -> dict[str, float]:
+    """Retrieval metrics of the unseen-class sketches against the unseen-class photos; writes metrics.json
+    and the per-query and per-class tables."""
+    features = embeddings(run, which)
+    result = evaluate_retrieval(
+        features["queries"], features["queries_labels"], features["gallery"], features["gallery_labels"]
+    )
+    summary = result.summary()
+    per_class = result.per_class()
+    per_class.insert(0, "class_name", [run.manifest.unseen_classes[i] for i in per_class.index])
+    write_table(per_class, run.folder.table(f"per_class_ap{suffix(which)}"))
+    result.per_query.to_csv(run.folder.per_query_path(which), index=False)
+    frozen = which == "frozen" or run.cfg.epochs == 0
+    record = {
+        "which": which,
+        "benchmark": run.cfg.benchmark,
+        "split": run.cfg.split or get_benchmark(run.cfg.benchmark).default_split,
+        "num_queries": int(len(features["queries"])),
+        "num_gallery": int(len(features["gallery"])),
+        "chance_mAP": chance_level(features["queries_labels"], features["gallery_labels"]),
+        "fingerprint": run.cfg.fingerprint("frozen_features" if frozen else "features"),
+        "metrics": summary,
+    }
+    atomic_write_json(run.folder.metrics_path(which), record)
+    return summary
+
+
+def retrieval_examples(run: Run, num_queries: int = 4, top: int = 10, seed: int = 0) -> dict[str, list]:
+    """Top-``top`` gallery photos of a few random unseen queries (one per class where possible), for the
+    retrieval figure: query paths, ranked gallery paths and whether each is of the query's class."""
+    features = embeddings(run, "trained")
+    queries, gallery = run.manifest.queries(), run.manifest.gallery()
+    generator = torch.Generator().manual_seed(seed)
+    classes = torch.randperm(len(run.manifest.unseen_classes), generator=generator)[:num_queries]
+    picks = []
+    for label in classes.tolist():
+        rows = (features["queries_labels"] == label).nonzero().flatten()
+        picks.append(int(rows[torch.randint(len(rows), (1,), generator=generator)]))
+    similarity = features["queries"][picks] @ features["gallery"].T
+    ranked = similarity.topk(min(top, similarity.shape[1]), dim=1).indices
+    gallery_labels = features["gallery_labels"]
+    return {
+        "query_paths": [queries["path"].iloc[i] for i in picks],
+        "query_titles": [run.manifest.unseen_classes[int(features["queries_labels"][i])] for i in picks],
+        "ranked_paths": [[gallery["path"].iloc[j] for j in row.tolist()] for row in ranked],
+        "ranked_correct": [(gallery_labels[row] == features["queries_labels"][i]).tolist()
+                           for i, row in zip(picks, ranked)],
+    }
+
+
+# --- 06 ablation ---
+def ablation(run: Run) -> pd.DataFrame:
+    """Train and evaluate every variant with the same budget and seed; one row per variant."""
+    rows: list[dict[str, Any]] = []
+    for name in run.cfg.variant_list:
+        variant = run.variant(name)
+        if variant.cfg.epochs:
+            history = train(variant)
+            seconds = sum(r["seconds"] for r in history) / max(len(history), 1)
+        else:
+            seconds = 0.0
+        metrics = evaluate(variant)
+        rows.append({"variant": name, **metrics, "epochs": variant.cfg.epochs, "seconds_per_epoch": round(seconds, 1)})
+    table = pd.DataFrame(rows)
+    write_table(table, run.folder.table("ablation"))
+    return table
+
+
+def chance_level(query_labels: torch.Tensor, gallery_labels: torch.Tensor) -> float:
+    """Expected AP of a random ranking, averaged over queries: the fraction of the gallery that is relevant."""
+    counts = torch.bincount(gallery_labels, minlength=int(query_labels.max()) + 1).double()
+    return float((counts[query_labels] / len(gallery_labels)).mean())
