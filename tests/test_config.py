@@ -74,3 +74,17 @@ def test_assignments():
     assert parse_assignments(["epochs=3", "mining = semihard"]) == {"epochs": "3", "mining": "semihard"}
     with pytest.raises(ConfigError, match="name=value"):
         parse_assignments(["epochs"])
+
+
+def test_precision_auto_resolves_to_bf16_exactly_where_the_cpu_has_bf16_units(tmp_path):
+    """Read independently of torch: the CPU flags in /proc/cpuinfo (AVX512-BF16 or AMX-BF16)."""
+    from pathlib import Path
+
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = set(cpuinfo.read_text().split()) if cpuinfo.is_file() else set()
+    native = bool(flags & {"avx512_bf16", "amx_bf16"})
+    cfg = resolve({"device": "cpu"})
+    assert RunConfig().precision == "auto"
+    assert cfg.precision == ("bf16" if native else "fp32")
+    assert resolve({"device": "cpu", "precision": "fp32"}).precision == "fp32"
+    assert resolve({"device": "cpu", "precision": "bf16"}).precision == "bf16"

@@ -235,3 +235,23 @@ def test_bad_input_is_reported(change, error, message):
                  "gallery_labels": [0, 1, 0]} | change
     with pytest.raises(error, match=message):
         evaluate_retrieval(**arguments)
+
+
+def test_sem_pcyc_map_at_k_equals_a_plain_loop(tied_problem):
+    """SEM-PCYC's mAP@K: precision at each hit within the top K, averaged over those hits (0 without one)."""
+    queries, query_labels, gallery, gallery_labels = tied_problem
+    result = evaluate_retrieval(queries, query_labels, gallery, gallery_labels, precision_ks=(), map_ks=(3, 7),
+                                ap_variants=("sem-pcyc",), chunk_size=5)
+    assert list(result.per_query.columns) == ["label", "mAP@3 (sem-pcyc)", "mAP@7 (sem-pcyc)"]
+    similarity = (torch.nn.functional.normalize(torch.as_tensor(queries, dtype=torch.float64), dim=1)
+                  @ torch.nn.functional.normalize(torch.as_tensor(gallery, dtype=torch.float64), dim=1).T)
+    for q in range(len(similarity)):
+        order = sorted(range(similarity.shape[1]), key=lambda j: (-float(similarity[q, j]), j))
+        for k in (3, 7):
+            hits, precisions = 0, []
+            for rank, j in enumerate(order[:k], start=1):
+                if int(gallery_labels[j]) == int(query_labels[q]):
+                    hits += 1
+                    precisions.append(hits / rank)
+            expected = sum(precisions) / len(precisions) if precisions else 0.0
+            assert result.per_query[f"mAP@{k} (sem-pcyc)"][q] == pytest.approx(expected, abs=1e-12)

@@ -79,6 +79,23 @@ BACKBONES: dict[str, BackboneSpec] = {
 """The registry of backbones, preprocessing kept as data (no network is built to read it)."""
 
 
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' was asked for but no CUDA GPU is visible; use device='cpu' or 'auto'")
+    return torch.device(name)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` has bf16 arithmetic units (a CUDA GPU that supports bf16; a CPU with AVX512-BF16 or AMX).
+    Elsewhere bf16 is emulated and slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
 def to_device(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """Move a CNN to ``device`` in channels-last memory format (NHWC), which oneDNN and cuDNN run fastest."""
     return module.to(device, memory_format=torch.channels_last)

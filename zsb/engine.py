@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from zsb.backbones import to_device, to_input
-from zsb.config import RunConfig, canonical_json
+from zsb.backbones import resolve_device, to_device, to_input
+from zsb.config import RunConfig, canonical_json, resolve_precision
 from zsb.errors import WeightsError
 from zsb.io import atomic_torch_save, safe_torch_load
 from zsb.log import get_logger
@@ -53,29 +53,12 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7_919) % 2**31
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        from zsb.errors import ConfigError
-
-        raise ConfigError("device='cuda' was asked for but no CUDA GPU is visible; use device='cpu' or 'auto'")
-    return torch.device(name)
-
-
 def autocast(precision: str, device: torch.device):
     """The arithmetic of a training step: ``"fp32"`` (no autocast) or ``"bf16"`` (autocast to bfloat16 with fp32
-    master weights; on CPU it is fast only with native bf16 units such as AVX512-BF16 or AMX)."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` has bf16 arithmetic units (a CUDA GPU that supports bf16; a CPU with AVX512-BF16 or AMX).
-    Elsewhere bf16 is emulated and slower than fp32."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+    master weights; on CPU it is fast only with native bf16 units such as AVX512-BF16 or AMX); ``"auto"`` is
+    resolved for ``device`` (:func:`zsb.config.resolve_precision`)."""
+    bf16 = resolve_precision(precision, device.type) == "bf16"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 @dataclass
@@ -312,17 +295,20 @@ def extract_embeddings(
     progress: bool = True,
     desc: str = "embedding",
     hflip: bool = False,
-) -> torch.Tensor:
+    both: bool = False,
+) -> torch.Tensor | dict[bool, torch.Tensor]:
     """Run ``encode`` over every batch of ``loader`` (in order) and stack the L2-normalised results on CPU.
 
     With ``hflip`` (test-time flip) each image is also encoded mirrored left to right, and the result is the
-    normalised mean of the two normalised embeddings: retrieval then does not depend on which way a sketch faces."""
-    chunks = []
+    normalised mean of the two normalised embeddings: retrieval then does not depend on which way a sketch faces.
+    With ``both`` the result is ``{False: without the flip, True: with it}``, from one pass."""
+    chunks: dict[bool, list[torch.Tensor]] = {False: [], True: []}
     for images, *_ in tqdm(loader, desc=desc, ascii=True, disable=not progress, leave=False):
         images = to_input(images, device)
-        embedding = F.normalize(encode(images).float(), dim=1)
-        if hflip:
-            embedding = embedding + F.normalize(encode(images.flip(3)).float(), dim=1)
-        chunks.append(F.normalize(embedding, dim=1).cpu())
-    return torch.cat(chunks)
-
+        plain = F.normalize(encode(images).float(), dim=1)
+        chunks[False].append(F.normalize(plain, dim=1).cpu())
+        if hflip or both:
+            mirrored = F.normalize(encode(images.flip(3)).float(), dim=1)
+            chunks[True].append(F.normalize(plain + mirrored, dim=1).cpu())
+    stacked = {flip: torch.cat(parts) for flip, parts in chunks.items() if parts}
+    return stacked if both else stacked[hflip]

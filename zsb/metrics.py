@@ -22,9 +22,17 @@ precision at the m-th hit p_m = m / r_m (float64 arithmetic, so the AP values ar
   variant is sum_{m: r_m <= n} p_m / min(n, R); the voc variant takes the envelope over the top n only (precision
   beyond rank n is ignored) and divides by the same min(n, R). This is SAKE's mAP@200 (``top=200``), whose
   voc form is our "mAP@200 (voc)".
+* "sem-pcyc" mAP@K (SEM-PCYC's evaluation code, which Doodle2Search's "mAP@200" follows in name only): the
+  precisions at the hits within the top n are averaged over those hits, AP@K = sum_{m: r_m <= n} p_m / (hits in
+  the top n), 0 without a hit. It is a mean over the retrieved relevant items, not over min(n, R), so it is higher
+  than the exact mAP@K whenever fewer than min(n, R) relevant items make the top n. Named "mAP@200 (sem-pcyc)";
+  it is computed for mAP@K only (for mAP@all it equals the exact AP).
 * P@K = (hits among the top n) / n with n = min(K, N): with a gallery smaller than K, SAKE's ``eval_precision``
   divides by the gallery size, and so do we. (ZSE-SBIR's ``precision_eval`` instead averages the top
-  min(K, R) items; the two agree whenever the query has at least K relevant gallery items.)
+  min(K, R) items; the two agree whenever the query has at least K relevant gallery items.) Doodle2Search's
+  "P@200" is another quantity: in its code it is the relevance (0 or 1) of the single item at rank 201 (0-based
+  index 200), averaged over the queries; zsb does not compute it, and its published P@200 numbers are not set
+  beside zsb's.
 
 Differences from SAKE, on purpose: SAKE ranks with ``np.argsort(-scores)`` (unstable quicksort), so its order of
 tied items is arbitrary (ZSE-SBIR's too); ours is by gallery index. A query with no relevant gallery item gets NaN there (and is
@@ -47,7 +55,10 @@ from tqdm import tqdm
 
 from zsb.errors import ConfigError, DataError
 
-AP_VARIANTS = ("exact", "voc")
+AP_VARIANTS = ("exact", "voc", "sem-pcyc")
+"""Every average-precision variant (see the module docstring); ``evaluate_retrieval`` computes
+``DEFAULT_AP_VARIANTS`` unless asked for others."""
+DEFAULT_AP_VARIANTS = ("exact", "voc")
 DEFAULT_CHUNK_SIZE = 512
 
 
@@ -88,7 +99,7 @@ def evaluate_retrieval(
     *,
     precision_ks: Sequence[int] = (10, 25, 100, 200),
     map_ks: Sequence[int] = (200,),
-    ap_variants: Sequence[str] = AP_VARIANTS,
+    ap_variants: Sequence[str] = DEFAULT_AP_VARIANTS,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: bool = False,
 ) -> RetrievalResult:
@@ -101,8 +112,8 @@ def evaluate_retrieval(
         gallery_labels: (N,) integer class labels of the gallery; relevant = same label as the query.
         precision_ks: cut-offs K of the P@K columns (default (10, 25, 100, 200)).
         map_ks: cut-offs K of the mAP@K columns, besides mAP@all which is always computed (default (200,)).
-        ap_variants: which average precisions: "exact" (non-interpolated) and/or "voc" (interpolated, SAKE's)
-            (default both).
+        ap_variants: which average precisions: "exact" (non-interpolated), "voc" (interpolated, SAKE's) and/or
+            "sem-pcyc" (mAP@K over the hits in the top K, SEM-PCYC's) (default exact and voc).
         chunk_size: queries ranked at once (default 512). Memory beyond the inputs is about chunk_size * N * 20
             (float32) to 30 (float64) bytes: about 170 MB measured for Sketchy Extended's N = 17,101 photos in
             float32. Results do not depend on it, bit for bit.
@@ -192,10 +203,15 @@ def _metrics_from_ranks(ranks, n_relevant, gallery_size, precision_ks, map_ks, v
         suffix = "" if variant == "exact" else f" ({variant})"
         values = {}
         for name, top in cutoffs.items():
+            if variant == "sem-pcyc" and name == "all":
+                continue  # equal to the exact AP
             precision_in_top = precision_at_hits.masked_fill(ranks > top, 0.0)
             if variant == "voc":  # right-to-left running max: the interpolated precision envelope
                 precision_in_top = torch.cummax(precision_in_top.flip(1), dim=1).values.flip(1)
-            normaliser = torch.clamp(n_relevant, max=top).clamp(min=1)  # min(n, R); 0 / 1 = 0 when R = 0
+            if variant == "sem-pcyc":  # the hits within the top n
+                normaliser = (ranks <= top).sum(dim=1).to(torch.float64).clamp(min=1)
+            else:  # min(n, R); 0 / 1 = 0 when R = 0
+                normaliser = torch.clamp(n_relevant, max=top).clamp(min=1)
             values[f"mAP@{name}{suffix}"] = _sum_in_rank_order(precision_in_top) / normaliser
         return values
 
@@ -203,8 +219,9 @@ def _metrics_from_ranks(ranks, n_relevant, gallery_size, precision_ks, map_ks, v
     for k in precision_ks:
         top = min(k, gallery_size)
         metrics[f"P@{k}"] = (ranks <= top).sum(dim=1).to(torch.float64) / top
-    if "voc" in variants:
-        metrics.update(average_precisions("voc"))
+    for variant in ("voc", "sem-pcyc"):
+        if variant in variants:
+            metrics.update(average_precisions(variant))
     return metrics
 
 
@@ -220,7 +237,7 @@ def _check_ap_variants(ap_variants) -> tuple[str, ...]:
     if unknown or not variants:
         raise ConfigError(
             f"ap_variants={ap_variants!r}: choose one or more of {AP_VARIANTS} "
-            '("exact": non-interpolated AP; "voc": interpolated AP as in SAKE).'
+            '("exact": non-interpolated AP; "voc": interpolated AP as in SAKE; "sem-pcyc": mAP@K over the hits).'
         )
     return tuple(dict.fromkeys(variants))
 
@@ -267,3 +284,13 @@ def _as_labels(values, name: str, expected_length: int, embedding_name: str) -> 
             "they must describe the same items, in the same order."
         )
     return array.astype(np.int64)
+
+
+def metric_header(name: str) -> str:
+    """A metric's column header with its AP variant named, as tables show it: ``"mAP@all"`` -> ``"mAP@all
+    (exact)"``, ``"mAP@all (voc)"`` -> ``"mAP@all (VOC)"``, ``"mAP@200 (sem-pcyc)"`` -> ``"mAP@200 (SEM-PCYC)"``;
+    P@K needs none."""
+    base, _, variant = name.partition(" (")
+    if not base.startswith("mAP@"):
+        return name
+    return f"{base} ({variant.rstrip(')').upper() if variant else 'exact'})"

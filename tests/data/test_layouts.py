@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zsb.data.layouts import check_image, dedupe_by_stem, find_layout, is_image_file, list_class_files
+from zsb.data.layouts import check_image, find_layout, is_image_file, list_class_files
 from zsb.data.registry import get_benchmark
 from zsb.errors import ConfigError, DataError
 
@@ -28,7 +28,7 @@ def test_sake_layout_found(tmp_path):
         uniform_classes(["cat"]),
     )
     layout, sketch_dir, _ = find_layout("sketchy_ext", SKETCHY, tmp_path)
-    assert layout.name == "sake" and layout.dedupe_photos_by_stem
+    assert layout.name == "sake" and layout.extra_photo_dir == "256x256/photo/tx_000000000000"
     assert sketch_dir.name == "tx_000000000000_ready"
 
 
@@ -81,13 +81,6 @@ def test_image_extensions_match_in_any_case(tmp_path):
     assert [p.name for p in images] == ["a.jpg", "b.JPEG", "c.Png", "d.jpeg", "e.JPG"]
     assert sorted(p.name for p in others) == sorted([".DS_Store", "f.jpg.part", "notes.txt", "sub.png"])
     assert not is_image_file(tmp_path / "sub.png")
-
-
-def test_dedupe_by_stem_keeps_the_first(tmp_path):
-    paths = [tmp_path / name for name in ("a.jpg", "a.png", "b.jpg", "c.JPEG", "c.jpg")]
-    kept, dropped = dedupe_by_stem(paths)
-    assert [p.name for p in kept] == ["a.jpg", "b.jpg", "c.JPEG"]
-    assert [(d.name, k.name) for d, k in dropped] == [("a.png", "a.jpg"), ("c.jpg", "c.JPEG")]
 
 
 def _noise(path, mode):

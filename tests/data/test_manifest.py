@@ -1,12 +1,13 @@
 """build_manifest on every layout (tiny trees) and on the real sketchy-mini; write/read round trip; errors."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from zsb.data.manifest import (
-    COLUMNS, DUPLICATE, NOT_AN_IMAGE, UNREADABLE, Manifest, build_manifest, read_manifest, sidecar_path,
+    COLUMNS, NOT_AN_IMAGE, UNREADABLE, Manifest, build_manifest, read_manifest, sidecar_path,
     write_manifest,
 )
 from zsb.data.registry import load_split
@@ -48,17 +49,31 @@ def test_labels_index_the_sorted_seen_or_unseen_classes(tmp_path):
     assert list(manifest.train().index) == list(range(len(manifest.train())))
 
 
-def test_sake_layout_drops_duplicated_photos_and_counts_them(tmp_path):
+def test_sake_layout_reads_both_photo_folders_and_keeps_photos_that_share_a_stem(tmp_path):
+    """SAKE's zeroshot1 gallery rule: the extended photos plus the original Sketchy photos, a photo in both folders
+    kept twice (at full size: 14,601 + 2,500 = 17,101 photos for the 25 unseen classes)."""
     seen, unseen = load_split("sketchy_ext", "sake25")
-    classes = uniform_classes(seen + unseen, sketches=["s.png"], photos=["ext_1.jpg", "n01.jpg", "n01.png"])
-    make_tree(tmp_path / "Sketchy", "256x256/sketch/tx_000000000000_ready", "EXTEND_image_sketchy_ready", classes)
-    with pytest.warns(UserWarning, match=f"125 {DUPLICATE}"):
-        manifest = build_manifest("sketchy_ext", tmp_path, "sake25")
-    assert manifest.layout == "sake"
-    assert manifest.skipped_summary() == {DUPLICATE: 125}
-    assert all(path.endswith("n01.png") for path, _ in manifest.skipped)
-    assert manifest.counts()["photo"].eq(2).all() and manifest.counts()["sketch"].eq(1).all()
+    top = tmp_path / "Sketchy"
+    make_tree(top, "256x256/sketch/tx_000000000000_ready", "EXTEND_image_sketchy_ready",
+              uniform_classes(seen + unseen, sketches=["s.png"], photos=["ext_1.jpg", "n01.jpg", "n02.png"]))
+    make_tree(top, "256x256/sketch/tx_000000000000_ready", "256x256/photo/tx_000000000000",
+              uniform_classes(seen + unseen, sketches=["s.png"], photos=["n01.jpg", "n03.jpg"]))
+    manifest = build_manifest("sketchy_ext", tmp_path, "sake25")
+    assert manifest.layout == "sake" and manifest.skipped == []
+    assert manifest.counts()["photo"].eq(5).all() and manifest.counts()["sketch"].eq(1).all()
+    assert len(manifest.gallery()) == 25 * 5 and len(manifest.train()) == 100 * (5 + 1)
+    names = manifest.gallery()["path"].map(lambda p: Path(p).parent.parent.name + "/" + Path(p).name)
+    assert (names == "EXTEND_image_sketchy_ready/n01.jpg").sum() == 25
+    assert (names == "tx_000000000000/n01.jpg").sum() == 25
     assert len(manifest.seen_classes) == 100 and len(manifest.unseen_classes) == 25
+
+
+def test_sake_layout_without_the_original_photos_is_a_clear_error(tmp_path):
+    seen, unseen = load_split("sketchy_ext", "sake25")
+    make_tree(tmp_path / "Sketchy", "256x256/sketch/tx_000000000000_ready", "EXTEND_image_sketchy_ready",
+              uniform_classes(seen + unseen))
+    with pytest.raises(DataError, match="has no 256x256/photo/tx_000000000000 folder"):
+        build_manifest("sketchy_ext", tmp_path, "sake25")
 
 
 def test_sempcyc_layout_keeps_photos_with_the_same_stem(tmp_path):

@@ -10,9 +10,12 @@ import pandas as pd
 import pytest
 
 from zsb.cli import main
-from zsb.report.compare import METRICS, compare_runs, write_comparison
 from zsb.config import RunConfig
+from zsb.data.registry import get_benchmark
 from zsb.errors import ZSBError
+from zsb.report.compare import compare_runs, write_comparison
+
+METRICS = get_benchmark("synthetic").protocol()  # the columns compare shows: the split's protocol
 
 
 def make_run(root, name, metric_values, **parameters):
@@ -22,7 +25,7 @@ def make_run(root, name, metric_values, **parameters):
     config = asdict(RunConfig(**parameters))
     (run / "config.json").write_text(json.dumps({"parameters": config, "git_commit": None}))
     metrics = {m: value for m, value in zip(METRICS, metric_values)}
-    (run / "metrics.json").write_text(json.dumps({"which": "trained", "metrics": {**metrics, "P@100": 0.1}}))
+    (run / "metrics.json").write_text(json.dumps({"which": "trained", "metrics": {"mAP@200": 0.1, **metrics}}))
     return run
 
 
@@ -97,3 +100,16 @@ def test_runs_with_the_same_folder_name_are_labelled_by_their_parents(tmp_path):
     per_run, _ = compare_runs([first, second, other])
     single = "/".join(other.resolve().parts[-3:])  # one depth for all rows: three parts tell the runs apart
     assert per_run["run"].tolist() == ["cfg-1/ablation/full", "cfg-2/ablation/full", single]
+
+
+def test_columns_are_the_split_protocol_with_the_variant_named(tmp_path):
+    """A sake25 run is compared in SAKE's interpolated AP, and every header names its variant."""
+    run = tmp_path / "sake"
+    run.mkdir()
+    config = asdict(RunConfig(benchmark="sketchy_mini", split="sake25"))
+    (run / "config.json").write_text(json.dumps({"parameters": config}))
+    (run / "metrics.json").write_text(json.dumps({"metrics": {"mAP@all": 0.5, "mAP@all (voc)": 0.52, "P@100": 0.2}}))
+    per_run, _ = compare_runs([run])
+    assert list(per_run.columns) == ["run", "mAP@all (voc)", "P@100"]
+    text = write_comparison([run, *[make_run(tmp_path, f"s{i}", (0.4, 0.3, 0.5), seed=i) for i in range(2)]])
+    assert "mAP@all (VOC)" in text and "mAP@all (exact) mean" in text and "| mAP@all |" not in text

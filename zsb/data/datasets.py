@@ -42,6 +42,10 @@ class ImageDataset(Dataset):
             small benchmarks on few CPU cores. Default False. Each DataLoader worker process holds its own copy of
             the cache and fills it as it goes; call :meth:`preload` before creating the DataLoader to decode
             everything once in the main process, which forked workers then share.
+        substitute_failed: an image that fails to decode is replaced by the next readable image of the same class
+            and domain (training: the batch keeps its shape). With False (evaluation) it is not replaced: its item
+            is a white image, it is listed in :attr:`failed_paths` / :meth:`failed_mask`, and the caller drops it,
+            so no duplicate of another image ever enters a gallery or the queries.
         cache_size: images in the cache are downscaled (aspect ratio kept, never upscaled) so that their shorter
             side is at most this many pixels, which bounds memory (Sketchy-sized 256x256 images: about 64 kB per
             sketch, 192 kB per photo). Set it at least as large as the training image size. Default 256; None keeps
@@ -58,6 +62,7 @@ class ImageDataset(Dataset):
         transform: Callable | None,
         cache_in_memory: bool = False,
         cache_size: int | None = 256,
+        substitute_failed: bool = True,
     ):
         unknown = sorted(set(frame["domain"]) - set(DOMAIN_NAMES))
         if unknown:
@@ -69,6 +74,7 @@ class ImageDataset(Dataset):
         self.transform = transform
         self.cache_in_memory = cache_in_memory
         self.cache_size = cache_size
+        self.substitute_failed = substitute_failed
         self._cache: dict[int, Image.Image] = {}
         self._failed = torch.zeros(len(self.paths), dtype=torch.bool).share_memory_()
         groups: dict[tuple[str, int], list[int]] = defaultdict(list)
@@ -102,8 +108,16 @@ class ImageDataset(Dataset):
         for index in tqdm(range(len(self)), desc="caching images", ascii=True, disable=not progress):
             self._load_or_substitute(index)
 
+    def failed_mask(self) -> torch.Tensor:
+        """(N,) bool: the items whose image failed to decode so far (in any process)."""
+        return self._failed.clone()
+
     def _load_or_substitute(self, index: int) -> Image.Image:
-        """The RGB image of ``index``, or of the next readable item of the same class and domain."""
+        """The RGB image of ``index``, or of the next readable item of the same class and domain (or, without
+        ``substitute_failed``, a white placeholder that the caller drops)."""
+        if not self.substitute_failed:
+            image = self._load(index)
+            return image if image is not None else Image.new("RGB", (self.cache_size or 256,) * 2, "white")
         members = self._group_of[index]
         start = members.index(index)
         for candidate in members[start:] + members[:start]:
@@ -132,8 +146,9 @@ class ImageDataset(Dataset):
         except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, ... depending on the damage
             self._failed[index] = True
             warnings.warn(
-                f"could not decode {path} ({type(error).__name__}: {error}); using another image of the same class "
-                "and domain instead",
+                f"could not decode {path} ({type(error).__name__}: {error}); "
+                + ("using another image of the same class and domain instead" if self.substitute_failed
+                   else "it is left out of the evaluation and counted"),
                 stacklevel=2,
             )
             return None

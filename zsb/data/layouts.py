@@ -3,8 +3,8 @@
 Every release stores one folder per class for each domain (sketches; photos, the retrieval gallery), but the
 releases differ in where those two folders live, how class folders are spelled and which image formats they
 hold. A :class:`Layout` names the two domain folders of one release; :func:`find_layout` picks the layout that a
-user's data root actually has, and the helpers below list class folders and image files, drop SAKE's duplicated
-photos and check that an image decodes.
+user's data root actually has, and the helpers below list class folders and image files and check that an image
+decodes.
 """
 
 from __future__ import annotations
@@ -35,8 +35,11 @@ class Layout:
         container: the release's top folder name (``"Sketchy"``, ``"TU-Berlin"``, ``"QuickDraw"``), or None when the
             data root itself is the top folder. The data root may be either the folder that contains ``container``
             or the ``container`` folder itself.
-        dedupe_photos_by_stem: keep one photo per file stem in each class folder (SAKE's Sketchy gallery holds the
-            original Sketchy photos twice, under two extensions).
+        extra_photo_dir: a second photo folder of per-class sub-folders whose images join the photo folder's (the
+            gallery of the unseen classes, the training photos of the seen ones), or None. SAKE's Sketchy lists read
+            both ``256x256/photo/tx_000000000000`` (the 12,500 original Sketchy photos) and
+            ``EXTEND_image_sketchy_ready`` (the 73,002 extended photos) and keep both copies of a photo that is in
+            both folders: its ``zeroshot1`` gallery is 2,500 + 14,601 = 17,101 photos.
     """
 
     name: str
@@ -44,7 +47,7 @@ class Layout:
     sketch_dir: str
     photo_dir: str
     container: str | None = None
-    dedupe_photos_by_stem: bool = False
+    extra_photo_dir: str | None = None
 
     def top_folders(self, root: Path) -> list[Path]:
         """The folders that may be this release's top folder for a given data root, most specific first."""
@@ -57,6 +60,23 @@ class Layout:
             if sketch.is_dir() and photo.is_dir():
                 return sketch, photo
         return None
+
+    def extra_photo_folder(self, sketch_folder: Path) -> Path | None:
+        """The located release's :attr:`extra_photo_dir` (given its sketch folder), or None; DataError when the
+        layout needs one and it is missing."""
+        if self.extra_photo_dir is None:
+            return None
+        top = sketch_folder
+        for _ in Path(self.sketch_dir).parts:
+            top = top.parent
+        folder = top / self.extra_photo_dir
+        if not folder.is_dir():
+            raise DataError(
+                f"the {self.description} at {top} has no {self.extra_photo_dir} folder: its photos are read from "
+                f"both {self.photo_dir} and {self.extra_photo_dir} (as the release's own file lists do). Restore "
+                "that folder from the release."
+            )
+        return folder
 
     def expected(self) -> str:
         """Human-readable sub-paths, for error messages."""
@@ -123,21 +143,6 @@ def list_class_files(class_dir: Path) -> tuple[list[Path], list[Path]]:
     for entry in sorted(class_dir.iterdir()):
         (images if is_image_file(entry) else others).append(entry)
     return images, others
-
-
-def dedupe_by_stem(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, Path]]]:
-    """Keep the first path (in the given order) for each file stem.
-
-    Returns (kept paths, [(dropped path, the kept path with the same stem), ...]).
-    """
-    kept: dict[str, Path] = {}
-    dropped = []
-    for path in paths:
-        if path.stem in kept:
-            dropped.append((path, kept[path.stem]))
-        else:
-            kept[path.stem] = path
-    return list(kept.values()), dropped
 
 
 def check_image(path: Path) -> str | None:

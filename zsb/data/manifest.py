@@ -20,18 +20,22 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from zsb.data.layouts import check_image, dedupe_by_stem, find_layout, list_class_files, list_class_folders
-from zsb.data.registry import get_benchmark, normalize_class_name
+from zsb.data.layouts import check_image, find_layout, list_class_files, list_class_folders
+from zsb.data.registry import get_benchmark, normalize_class_name, validation_classes
 from zsb.domains import DOMAIN_NAMES
 from zsb.errors import ConfigError, DataError
 from zsb.io import atomic_write_json, atomic_write_text
 
 COLUMNS = ("path", "domain", "class_name", "seen", "label")
 """Manifest columns: absolute image path; "sketch" or "photo"; canonical class name; True for a seen (training)
-class; label = index of the class in the sorted seen classes (seen rows) or sorted unseen classes (unseen rows)."""
+class; label = index of the class in the sorted seen classes (seen rows) or sorted unseen classes (unseen rows).
+
+"Unseen" means the classes a run evaluates on: the split's test classes, or, with ``evaluate_on="validation"``,
+its validation classes (:func:`zsb.data.registry.validation_classes`), held out from the seen classes."""
+
+EVALUATE_ON = ("test", "validation")
 
 NOT_AN_IMAGE = "not an image file"
-DUPLICATE = "duplicate photo"
 UNREADABLE = "unreadable image"
 _SIDECAR_FORMAT = "zsb-manifest-1"
 
@@ -45,7 +49,7 @@ class Manifest:
         seen_classes: sorted canonical names of the seen (training) classes.
         unseen_classes: sorted canonical names of the unseen (test) classes.
         skipped: (path, reason) of every file left out; the reason starts with :data:`NOT_AN_IMAGE`,
-            :data:`DUPLICATE` or :data:`UNREADABLE`.
+            or :data:`UNREADABLE`.
         benchmark, split, layout: what was read (names from :mod:`zsb.data.registry`).
         data_root: the data root that was read.
     """
@@ -58,6 +62,7 @@ class Manifest:
     split: str = ""
     layout: str | None = None
     data_root: str | None = None
+    evaluate_on: str = "test"
 
     def train(self) -> pd.DataFrame:
         """Training rows: sketches and photos of the seen classes (index reset)."""
@@ -84,7 +89,7 @@ class Manifest:
         return table
 
     def skipped_summary(self) -> dict[str, int]:
-        """Number of skipped files per kind of reason (:data:`NOT_AN_IMAGE`, :data:`DUPLICATE`, :data:`UNREADABLE`)."""
+        """Number of skipped files per kind of reason (:data:`NOT_AN_IMAGE`, :data:`UNREADABLE`)."""
         summary: dict[str, int] = {}
         for _, reason in self.skipped:
             kind = reason.split(":", 1)[0]
@@ -103,6 +108,7 @@ def build_manifest(
     verify_images: bool = True,
     layout: str | None = None,
     progress: bool = False,
+    evaluate_on: str = "test",
 ) -> Manifest:
     """Scan a benchmark release and list the images of one zero-shot split.
 
@@ -121,8 +127,11 @@ def build_manifest(
         layout: force one of the benchmark's layouts by name (when a folder holds several releases); None picks
             the first layout found.
         progress: show a progress bar over the class folders.
+        evaluate_on: ``"test"`` (train on every seen class, evaluate on the split's unseen classes) or
+            ``"validation"`` (train on the seen classes but the validation classes, evaluate on those: no file in
+            a test class's folder is listed or opened).
 
-    Files that are not images, SAKE's duplicated photos and unreadable images are left out, recorded in
+    Files that are not images and unreadable images are left out, recorded in
     ``Manifest.skipped`` and summarised in a warning. A split class missing on disk, or a class folder left with no
     readable image, is a DataError.
     """
@@ -133,12 +142,16 @@ def build_manifest(
     ):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ConfigError(f"{name} must be a positive integer or None, got {value!r}")
+    if evaluate_on not in EVALUATE_ON:
+        raise ConfigError(f"evaluate_on must be one of {', '.join(EVALUATE_ON)}, got {evaluate_on!r}")
     spec = get_benchmark(benchmark)
     split_spec = spec.split(split)
     seen, unseen = split_spec.load()
     root = spec.resolve_root(data_root)
     found_layout, sketch_dir, photo_dir = find_layout(spec.name, spec.layouts, root, layout)
     folders = {"sketch": _class_folders(sketch_dir), "photo": _class_folders(photo_dir)}
+    extra_photo_dir = found_layout.extra_photo_folder(sketch_dir)
+    extra_photos = _class_folders(extra_photo_dir) if extra_photo_dir is not None else {}
     domain_dirs = {"sketch": sketch_dir, "photo": photo_dir}
 
     if seen is None:
@@ -151,6 +164,9 @@ def build_manifest(
                 stacklevel=2,
             )
         seen = sorted(on_both - set(unseen))
+    if evaluate_on == "validation":
+        held_out = validation_classes(seen)
+        seen, unseen = [name for name in seen if name not in held_out], held_out
     for domain in DOMAIN_NAMES:
         missing = [name for name in unseen + seen if name not in folders[domain]]
         if missing:
@@ -171,9 +187,10 @@ def build_manifest(
         folder = folders[domain][name]
         images, others = list_class_files(folder)
         skipped += [(str(path), NOT_AN_IMAGE) for path in others]
-        if domain == "photo" and found_layout.dedupe_photos_by_stem:
-            images, dropped = dedupe_by_stem(images)
-            skipped += [(str(path), f"{DUPLICATE}: same file stem as {first.name}") for path, first in dropped]
+        if domain == "photo" and name in extra_photos:
+            extra_images, extra_others = list_class_files(extra_photos[name])
+            images, others = images + extra_images, others + extra_others
+            skipped += [(str(path), NOT_AN_IMAGE) for path in extra_others]
         kept = []
         for path in images:
             if max_per_class is not None and len(kept) == max_per_class:
@@ -202,6 +219,7 @@ def build_manifest(
         split=split_spec.name,
         layout=found_layout.name,
         data_root=str(root.resolve()),
+        evaluate_on=evaluate_on,
     )
     _warn_skipped(manifest)
     return manifest
@@ -224,7 +242,6 @@ def _class_folders(domain_dir: Path) -> dict[str, Path]:
 def _warn_skipped(manifest: Manifest) -> None:
     explanations = {
         NOT_AN_IMAGE: "files without an image extension, ignored",
-        DUPLICATE: "photos stored twice under the same file stem (SAKE's release), one copy kept",
         UNREADABLE: "images that do not decode (corrupt or truncated), skipped",
     }
     for kind, count in manifest.skipped_summary().items():
@@ -254,6 +271,7 @@ def write_manifest(manifest: Manifest, path: str | os.PathLike) -> None:
             "split": manifest.split,
             "layout": manifest.layout,
             "data_root": manifest.data_root,
+            "evaluate_on": manifest.evaluate_on,
             "seen_classes": manifest.seen_classes,
             "unseen_classes": manifest.unseen_classes,
             "num_rows": len(manifest.frame),
@@ -294,6 +312,7 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
             split=meta["split"],
             layout=meta["layout"],
             data_root=meta["data_root"],
+            evaluate_on=meta.get("evaluate_on", "test"),
         )
     except (ValueError, KeyError, TypeError, pd.errors.ParserError) as error:
         raise DataError(f"manifest {path} could not be read ({type(error).__name__}: {error}). {rebuild}") from error

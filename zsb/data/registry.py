@@ -8,6 +8,7 @@ metrics its papers report. Class names are compared after :func:`normalize_class
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -42,14 +43,16 @@ class Split:
         description: its source.
         unseen_file: file in ``zsb/data/splits`` listing the unseen classes, one per line.
         seen_file: file listing the seen classes, or None: every other class found on disk is seen.
-        headline_metrics: the metrics papers report with this split, or None for the benchmark's own.
+        protocol: the metrics the split's literature reports, each with the AP variant the peers' code computes
+            (names as in :mod:`zsb.metrics`: "mAP@all" is exact AP, "mAP@all (voc)" SAKE's interpolated AP), or
+            None for the benchmark's own.
     """
 
     name: str
     description: str
     unseen_file: str | None = None
     seen_file: str | None = None
-    headline_metrics: tuple[str, ...] | None = None
+    protocol: tuple[str, ...] | None = None
 
     def load(self) -> tuple[list[str] | None, list[str]]:
         """(seen classes or None, unseen classes), canonical names, sorted."""
@@ -79,7 +82,8 @@ class Benchmark:
         layouts: the releases it can be read from, tried in order.
         splits: split name -> :class:`Split`.
         default_split: the split used when none is named.
-        headline_metrics: metric names (as in ``zsb.metrics``) that papers report for it.
+        default_protocol: the metrics (with their AP variant, as in ``zsb.metrics``) its papers report, for
+            splits that do not declare their own.
         needs_data_root: False only for the synthetic benchmark, which is generated when no data root is given.
     """
 
@@ -88,7 +92,7 @@ class Benchmark:
     layouts: tuple[Layout, ...]
     splits: dict[str, Split] = field(hash=False)
     default_split: str
-    headline_metrics: tuple[str, ...]
+    default_protocol: tuple[str, ...]
     needs_data_root: bool = True
 
     def split(self, name: str | None = None) -> Split:
@@ -100,9 +104,14 @@ class Benchmark:
             )
         return self.splits[name]
 
+    def protocol(self, split: str | None = None) -> tuple[str, ...]:
+        """The metric columns a split is reported with, AP variant included (``"mAP@all (voc)"``)."""
+        return self.split(split).protocol or self.default_protocol
+
     def metrics(self, split: str | None = None) -> tuple[str, ...]:
-        """Headline metrics for a split (some splits are reported with other metrics than the benchmark's)."""
-        return self.split(split).headline_metrics or self.headline_metrics
+        """The headline metrics of a split, without their variant (some splits are reported with other metrics
+        than the benchmark's)."""
+        return tuple(dict.fromkeys(name.split(" (")[0] for name in self.protocol(split)))
 
     def resolve_root(self, data_root: str | Path | None) -> Path:
         """The data root to read: the given one, or the generated synthetic data when allowed and none is given."""
@@ -145,18 +154,20 @@ _SKETCHY_SPLITS = {
         "sempcyc25",
         "SEM-PCYC (Dutta & Akata 2019) random 25 unseen classes, numpy seed 0; seen = the other 100",
         unseen_file="sketchy_sempcyc_seed0_unseen25.txt",
+        protocol=("mAP@all", "P@100"),  # SEM-PCYC's code: scikit-learn's exact AP
     ),
     "sake25": Split(
         "sake25",
         "SAKE (Liu et al. 2019) zeroshot1: 25 unseen / 100 seen classes",
         unseen_file="sketchy_sake_zeroshot1_unseen25.txt",
         seen_file="sketchy_sake_zeroshot1_seen100.txt",
+        protocol=("mAP@all (voc)", "P@100"),  # SAKE, DSN, TCN, ZSE-SBIR: SAKE's interpolated AP
     ),
     "eccv21": Split(
         "eccv21",
         "Yelamarthi et al. 2018: the 21 classes absent from ImageNet-1K are unseen; seen = the other 104",
         unseen_file="sketchy_eccv18_yelamarthi_unseen21.txt",
-        headline_metrics=("mAP@200", "P@200"),
+        protocol=("mAP@200", "mAP@200 (voc)", "P@200"),  # Doodle2Search: exact; SAKE, TCN: voc
     ),
 }
 
@@ -180,12 +191,12 @@ BENCHMARKS: dict[str, Benchmark] = {
                 "256x256/sketch/tx_000000000000_ready",
                 "EXTEND_image_sketchy_ready",
                 container="Sketchy",
-                dedupe_photos_by_stem=True,
+                extra_photo_dir="256x256/photo/tx_000000000000",
             ),
         ),
         splits=_SKETCHY_SPLITS,
         default_split="sempcyc25",
-        headline_metrics=("mAP@all", "P@100"),
+        default_protocol=("mAP@all", "P@100"),
     ),
     "tuberlin_ext": Benchmark(
         name="tuberlin_ext",
@@ -196,16 +207,18 @@ BENCHMARKS: dict[str, Benchmark] = {
                 "sempcyc30",
                 "SEM-PCYC random 30 unseen classes, numpy seed 0; seen = the other 220",
                 unseen_file="tuberlin_sempcyc_seed0_unseen30.txt",
+                protocol=("mAP@all", "P@100"),
             ),
             "sake30": Split(
                 "sake30",
                 "SAKE zeroshot: 30 unseen / 220 seen classes",
                 unseen_file="tuberlin_sake_zeroshot_unseen30.txt",
                 seen_file="tuberlin_sake_zeroshot_seen220.txt",
+                protocol=("mAP@all (voc)", "P@100"),
             ),
         },
         default_split="sempcyc30",
-        headline_metrics=("mAP@all", "P@100"),
+        default_protocol=("mAP@all", "P@100"),
     ),
     "quickdraw_ext": Benchmark(
         name="quickdraw_ext",
@@ -226,10 +239,11 @@ BENCHMARKS: dict[str, Benchmark] = {
                 "Doodle2Search (Dey et al. 2019): 30 unseen / 80 seen classes",
                 unseen_file="quickdraw_d2s_unseen30.txt",
                 seen_file="quickdraw_zse_seen80.txt",
+                protocol=("mAP@all", "mAP@all (voc)", "P@200"),  # Doodle2Search: exact; SAKE, TCN: voc
             ),
         },
         default_split="d2s30",
-        headline_metrics=("mAP@all", "P@200"),
+        default_protocol=("mAP@all", "P@200"),
     ),
     "sketchy_mini": Benchmark(
         name="sketchy_mini",
@@ -237,7 +251,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         layouts=(_MINI_LAYOUT,),
         splits=_SKETCHY_SPLITS,
         default_split="sempcyc25",
-        headline_metrics=("mAP@all", "P@100"),
+        default_protocol=("mAP@all", "P@100"),
     ),
     "synthetic": Benchmark(
         name="synthetic",
@@ -245,10 +259,26 @@ BENCHMARKS: dict[str, Benchmark] = {
         layouts=(_MINI_LAYOUT,),
         splits={"default": SyntheticSplit("default", "the 6 unseen classes of zsb.data.synthetic.SYNTHETIC_UNSEEN")},
         default_split="default",
-        headline_metrics=("mAP@all", "P@100", "P@10"),
+        default_protocol=("mAP@all", "P@100", "P@10"),
         needs_data_root=False,
     ),
 }
+
+
+VALIDATION_FRACTION = 0.2
+"""Share of a split's seen classes held out as validation classes (at least one)."""
+
+
+def validation_classes(seen: list[str]) -> list[str]:
+    """The validation classes of a split: :data:`VALIDATION_FRACTION` of its seen classes, the ones whose canonical
+    names have the smallest SHA-256, sorted. Every choice (hyperparameters, defaults, variants) is made by training
+    on the other seen classes and evaluating on these; the test classes are never read.
+
+    No peer ships class-level validation lists for these splits (SAKE's held-out seen-class sketches are other
+    images of the training classes, not other classes), so zsb draws its own. A hash rather than a seeded shuffle:
+    the choice of a class does not depend on which other classes are on disk, nor on a library's RNG."""
+    count = max(1, round(VALIDATION_FRACTION * len(seen)))
+    return sorted(sorted(seen, key=lambda name: hashlib.sha256(name.encode()).hexdigest())[:count])
 
 
 def get_benchmark(name: str) -> Benchmark:

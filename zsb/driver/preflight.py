@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 from zsb import engine
+from zsb.backbones import native_bf16, resolve_device
 from zsb.config import RunConfig
 from zsb.errors import WeightsError
 from zsb.log import get_logger
@@ -25,8 +26,8 @@ def preflight(cfg: RunConfig, kernel: str) -> None:
     check_kernel(kernel)
     check_weights(cfg.backbone, None if cfg.weights == "none" else cfg.weights)
     check_data(cfg)
-    device = engine.resolve_device(cfg.device)
-    if cfg.precision == "bf16" and not engine.native_bf16(device):
+    device = resolve_device(cfg.device)
+    if cfg.precision == "bf16" and not native_bf16(device):
         logger.warning(
             f"warning: precision=bf16 on a {device.type} without native bf16 units is emulated and slower than "
             "fp32; pass --set precision=fp32 to train in fp32 (results differ slightly)"
@@ -52,6 +53,7 @@ def check_data(cfg: RunConfig) -> None:
             max_unseen_classes=cfg.max_unseen_classes or None,
             max_per_class=1,
             verify_images=False,
+            evaluate_on=cfg.evaluate_on,
         )
 
 

@@ -1,8 +1,8 @@
 """Compare finished runs side by side: ``zsb compare RUN_DIR ...``.
 
 Each run folder's ``config.json`` (its parameters) and ``metrics.json`` (written by 04_evaluate) are read. The
-per-run table shows the parameters the metrics depend on (those of the ``features`` artifact) that differ between the runs, then
-the metrics. Runs that differ only in their seed are summarised as mean and sample standard deviation: the seed
+per-run table shows the parameters the metrics depend on (those of the ``features`` artifact) that differ between
+the runs, then the metrics of the runs' split protocol (``Benchmark.protocol``; the AP variant in each header). Runs that differ only in their seed are summarised as mean and sample standard deviation: the seed
 spread that says whether a difference between two settings is more than seed noise.
 """
 
@@ -16,18 +16,18 @@ from typing import Any, Sequence
 import pandas as pd
 
 from zsb.config import parameters_of
+from zsb.data.registry import get_benchmark
+from zsb.metrics import metric_header
 from zsb.errors import ZSBError
 from zsb.run.context import write_table
 from zsb.artifacts import RunFolder
 
 EVAL_PARAMETERS = parameters_of("features")
 
-METRICS = ("mAP@all", "mAP@200", "P@10", "P@25")
 
-
-def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, float]]:
+def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, float], tuple[str, ...]]:
     """The run's metric-relevant parameters (resolved like a rerun would: a parameter its code version did not
-    record takes today's preset or default) and its trained model's metrics."""
+    record takes today's preset or default), its trained model's metrics, and its split's protocol columns."""
     files = {"config.json": "01_data", "metrics.json": "04_evaluate"}
     for name, stage in files.items():
         if not (run_dir / name).is_file():
@@ -36,15 +36,16 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, float]]:
                 f"`zsb reproduce` (results/<benchmark>/runs/<run_id>) whose {stage} stage has run."
             )
     cfg = RunFolder(run_dir).read_config()
+    protocol = get_benchmark(cfg.benchmark).protocol(cfg.split or None)
     try:
         metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
-        values = {m: float(metrics[m]) for m in METRICS}
+        values = {m: float(metrics[m]) for m in protocol}
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise ZSBError(
             f"{run_dir / 'metrics.json'} is not a zsb metrics file ({type(e).__name__}: {e}). "
             "Rerun its 04_evaluate stage with `zsb reproduce ... --force`."
         ) from e
-    return {name: getattr(cfg, name) for name in EVAL_PARAMETERS}, values
+    return {name: getattr(cfg, name) for name in EVAL_PARAMETERS}, values, protocol
 
 
 def run_labels(paths: Sequence[Path]) -> list[str]:
@@ -63,7 +64,9 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataF
     with the mean and sample standard deviation of each metric over that setting's runs (sd empty for one run)."""
     if not run_dirs:
         raise ZSBError("zsb compare needs at least one run folder, e.g. results/sketchy_mini/runs/<run_id>")
-    runs = [(Path(d), *read_run(Path(d))) for d in run_dirs]
+    read = [(Path(d), *read_run(Path(d))) for d in run_dirs]
+    metric_names = list(dict.fromkeys(m for *_, protocol in read for m in protocol))
+    runs = [(path, params, values) for path, params, values, _ in read]
     differing = [n for n in EVAL_PARAMETERS if len({json.dumps(params[n]) for _, params, _ in runs}) > 1]
     labels = run_labels([path for path, _, _ in runs])
     per_run = pd.DataFrame(
@@ -79,9 +82,9 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataF
         row = {n: members[0][0][n] for n in setting_names}
         row["seeds"] = ",".join(str(params["seed"]) for params, _ in members)
         row["n"] = len(members)
-        for m in METRICS:
-            samples = [values[m] for _, values in members]
-            row[f"{m} mean"] = statistics.mean(samples)
+        for m in metric_names:
+            samples = [values[m] for _, values in members if m in values]
+            row[f"{m} mean"] = statistics.mean(samples) if samples else float("nan")
             row[f"{m} sd"] = statistics.stdev(samples) if len(samples) > 1 else float("nan")
         rows.append(row)
     return per_run, pd.DataFrame(rows)
@@ -89,13 +92,24 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataF
 
 def float_formats(frame: pd.DataFrame) -> tuple[str, ...]:
     """Metrics with 4 decimals, parameters as written (1e-4 stays 1e-4)."""
-    return tuple(".4f" if column.split(" ")[0] in METRICS else "g" for column in frame.columns)
+    return tuple(".4f" if column.startswith(("mAP@", "P@")) else "g" for column in frame.columns)
+
+
+def with_variant_headers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Metric columns renamed to name their AP variant (``mAP@all`` -> ``mAP@all (exact)``; ``... mean``/``sd``)."""
+    def header(column: str) -> str:
+        for suffix in (" mean", " sd", ""):
+            if column.endswith(suffix) and column[: len(column) - len(suffix)].startswith(("mAP@", "P@")):
+                return metric_header(column[: len(column) - len(suffix)]) + suffix
+        return column
+
+    return frame.rename(columns=header)
 
 
 def write_comparison(run_dirs: Sequence[str | Path], output: Path | None = None) -> str:
     """Markdown of both tables; with ``output`` also written (atomically) to ``output``.md/.csv (per run) and
     ``output``_over_seeds.md/.csv."""
-    per_run, over_seeds = compare_runs(run_dirs)
+    per_run, over_seeds = (with_variant_headers(f) for f in compare_runs(run_dirs))
     if output is not None:
         output = Path(output).with_suffix("")
         write_table(per_run, output, float_formats(per_run))

@@ -60,50 +60,90 @@ def relative_run_path(run_dir: Path, target: Path) -> str:
         return run_dir.name
 
 
-README_COLUMNS = ("mAP@all", "mAP@200", "P@10", "P@25", "P@100", "P@200")
-"""The metrics the README tables show; a benchmark's headline metrics (``Benchmark.metrics``) come first."""
-
-
 def results_markdown(results_root: Path) -> str:
     """The README's results section: per benchmark with a published run, the fine-tuned model against the frozen
-    ImageNet features, then the ablation table."""
-    import pandas as pd
-
-    from zsb.data.registry import get_benchmark
-
+    ImageNet features in the split's protocol columns (the AP variant in each header), the ablation table, the
+    ImageNet-1k overlap of the evaluation classes and the published results measured the same way."""
     if not Path(results_root).is_dir():
         raise ZSBError(f"results folder {results_root} does not exist; run `zsb reproduce` first, or pass --results")
     parts = []
     for bench_dir in sorted(p for p in Path(results_root).iterdir() if (p / "metrics.json").is_file()):
-        metrics = json.loads((bench_dir / "metrics.json").read_text())
-        config = json.loads((bench_dir / "config.json").read_text())
-        timing = json.loads((bench_dir / "timing.json").read_text()) if (bench_dir / "timing.json").exists() else {}
-        p = config["parameters"]
-        split = p["split"] or get_benchmark(p["benchmark"]).default_split
-        headline = get_benchmark(p["benchmark"]).metrics(split)
-        shown = [*headline, *[c for c in README_COLUMNS if c not in headline]]
-        parts.append(
-            f"**{bench_dir.name}** (split `{split}`, "
-            f"{p['backbone']} at {p['image_size']} px, trained in {p.get('precision', 'fp32')}"
-            f"{', test-time flip' if p.get('eval_hflip') else ''}, "
-            f"{metrics['num_queries']} unseen-class queries x {metrics['num_gallery']} gallery photos, "
-            f"chance mAP {metrics['chance_mAP']:.3f}; stages {timing.get('seconds', float('nan')) / 60:.1f} min in total, "
-            f"commit `{(config.get('git_commit') or 'unknown')[:12]}`)\n"
-        )
-        rows = [{"model": f"fine-tuned, {p['epochs']} epochs", **metrics["metrics"]}]
-        if (bench_dir / "metrics_frozen.json").exists():
-            frozen = json.loads((bench_dir / "metrics_frozen.json").read_text())
-            rows.append({"model": "frozen ImageNet features", **frozen["metrics"]})
-        main = pd.DataFrame(rows)
-        parts.append(main[["model", *[c for c in shown if c in main]]].to_markdown(index=False, floatfmt=".3f") + "\n")
-        if (bench_dir / "ablation.csv").exists():
-            table = pd.read_csv(bench_dir / "ablation.csv")
-            epochs = sorted(set(table.loc[table["epochs"] > 0, "epochs"]))
-            parts.append(f"Ablation (every variant trained {'/'.join(map(str, epochs))} epoch(s), same seed; "
-                         "`frozen` is not trained):\n")
-            columns = ["variant", *[c for c in shown if c in table], "seconds_per_epoch"]
-            parts.append(table[columns].to_markdown(index=False, floatfmt=".3f") + "\n")
+        parts += benchmark_markdown(bench_dir)
     return "\n".join(parts) if parts else "_No published results yet: run `zsb reproduce`._\n"
+
+
+def benchmark_markdown(bench_dir: Path) -> list[str]:
+    """The results section of one published benchmark folder."""
+    import pandas as pd
+
+    from zsb.data.registry import get_benchmark
+    from zsb.metrics import metric_header
+    from zsb.report.literature import comparable_rows
+
+    metrics = json.loads((bench_dir / "metrics.json").read_text())
+    config = json.loads((bench_dir / "config.json").read_text())
+    timing = json.loads((bench_dir / "timing.json").read_text()) if (bench_dir / "timing.json").exists() else {}
+    p = config["parameters"]
+    benchmark = get_benchmark(p["benchmark"])
+    split = p["split"] or benchmark.default_split
+    protocol = list(benchmark.protocol(split))
+    evaluated_on = metrics.get("evaluated_on", "test")
+    failed = metrics.get("failed_images", {})
+    parts = [
+        f"**{bench_dir.name}** (split `{split}`, evaluated on its {evaluated_on} classes; {p['backbone']} at "
+        f"{p['image_size']} px, trained in {p.get('precision', 'fp32')}; {metrics['num_queries']} queries x "
+        f"{metrics['num_gallery']} gallery photos"
+        + (f" ({failed['queries']} + {failed['gallery']} unreadable images left out)" if sum(failed.values()) else "")
+        + f", chance mAP {metrics['chance_mAP']:.3f}; stages {timing.get('seconds', float('nan')) / 60:.1f} min in "
+        f"total, commit `{(config.get('git_commit') or 'unknown')[:12]}`)\n"
+    ]
+    flip = "with test-time flip" if p.get("eval_hflip") else "no test-time flip"
+    rows = [{"model": f"fine-tuned, {p['epochs']} epochs, {flip}", **metrics["metrics"]}]
+    if "other_flip" in metrics:
+        other = "with test-time flip" if metrics["other_flip"]["eval_hflip"] else "no test-time flip"
+        rows.append({"model": f"fine-tuned, {p['epochs']} epochs, {other}", **metrics["other_flip"]["metrics"]})
+    if (bench_dir / "metrics_frozen.json").exists():
+        frozen = json.loads((bench_dir / "metrics_frozen.json").read_text())
+        rows.append({"model": f"frozen ImageNet features, {flip}", **frozen["metrics"]})
+    parts.append(protocol_table(pd.DataFrame(rows), "model", protocol) + "\n")
+    if (bench_dir / "ablation.csv").exists():
+        table = pd.read_csv(bench_dir / "ablation.csv")
+        epochs = sorted(set(table.loc[table["epochs"] > 0, "epochs"]))
+        parts.append(f"Ablation (every variant trained {'/'.join(map(str, epochs))} epoch(s), same seed; "
+                     "`frozen` is not trained):\n")
+        parts.append(protocol_table(table, "variant", protocol, trailing=("seconds_per_epoch",)) + "\n")
+    overlap = metrics.get("imagenet_overlap")
+    if overlap:
+        parts.append(
+            f"ImageNet-1k overlap of the evaluation classes: {overlap['classes_in_imagenet1k']} of "
+            f"{overlap['classes']} classes and {overlap['photos_in_imagenet1k']} of {overlap['photos']} gallery "
+            f"photos ({overlap['photos_in_imagenet1k'] / max(overlap['photos'], 1):.0%}) come from ImageNet-1k "
+            "synsets, which the teacher (and the knowledge loss) has seen.\n"
+        )
+    published = comparable_rows(p["benchmark"], split, tuple(protocol))
+    if published.empty:
+        parts.append(
+            f"Published results: none is measured like this run (benchmark `{p['benchmark']}`, split `{split}`, "
+            f"{', '.join(metric_header(m) for m in protocol)}), so none is shown"
+            + ("" if p["benchmark"].endswith("_ext") else f" ({benchmark.description}: no paper reports on it)")
+            + ".\n"
+        )
+    else:
+        parts.append("Published results measured the same way (benchmark, split, metric and AP variant):\n")
+        parts.append(protocol_table(published, "method", protocol, leading=("backbone",)) + "\n")
+    return parts
+
+
+def protocol_table(frame, key: str, protocol: list[str], leading: tuple[str, ...] = (),
+                   trailing: tuple[str, ...] = ()) -> str:
+    """Markdown of ``frame``'s ``key`` and ``leading`` columns, its protocol metrics with the AP variant in each
+    header, then ``trailing`` columns."""
+    from zsb.metrics import metric_header
+
+    columns = [key, *leading, *[m for m in protocol if m in frame], *trailing]
+    shown = frame[columns].rename(columns=metric_header)
+    shown = shown.astype(object).where(shown.notna(), None)  # a cell a paper does not give stays empty
+    return shown.to_markdown(index=False, floatfmt=".3f", missingval="")
 
 
 def update_readme(readme: Path, results_root: Path) -> None:

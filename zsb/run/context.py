@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from zsb import engine
-from zsb.backbones import BACKBONES, Backbone, build_backbone
+from zsb.backbones import BACKBONES, Backbone, build_backbone, resolve_device
 from zsb.config import ABLATION_VARIANTS, FIELD_TYPES, RunConfig
 from zsb.data.datasets import ImageDataset
 from zsb.data.manifest import Manifest, build_manifest, read_manifest, write_manifest
@@ -75,7 +75,7 @@ class Run:
 
     @cached_property
     def device(self) -> torch.device:
-        return engine.resolve_device(self.cfg.device)
+        return resolve_device(self.cfg.device)
 
     # --- data ---
     @cached_property
@@ -97,6 +97,7 @@ class Run:
             max_seen_classes=c.max_seen_classes or None,
             max_unseen_classes=c.max_unseen_classes or None,
             max_per_class=c.max_per_class or None,
+            evaluate_on=c.evaluate_on,
         )
         write_manifest(manifest, path)
         write_table(manifest.counts().reset_index(), self.folder.table("class_counts"))
@@ -125,7 +126,7 @@ class Run:
         preprocessing = BACKBONES[self.cfg.backbone].preprocessing
         augmentation = {"crop_scale": (self.cfg.crop_scale, 1.0)} if train else {}
         transform = build_transform(preprocessing, self.cfg.image_size, train=train, **augmentation)
-        dataset = ImageDataset(frame, transform, cache_in_memory=self.cfg.cache_images)
+        dataset = ImageDataset(frame, transform, cache_in_memory=self.cfg.cache_images, substitute_failed=train)
         if self.cfg.cache_images and self.cfg.num_workers:
             dataset.preload(self.cfg.progress)  # decoded once here; forked workers share the cache
         return dataset

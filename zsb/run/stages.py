@@ -26,7 +26,8 @@ from zsb.errors import ZSBError
 from zsb.io import atomic_write_json
 from zsb.knowledge import compute_class_knowledge, load_or_compute_class_knowledge
 from zsb.log import get_logger
-from zsb.metrics import evaluate_retrieval
+from zsb.data.imagenet import imagenet_overlap
+from zsb.metrics import AP_VARIANTS, evaluate_retrieval
 from zsb.model import ZSBModel
 from zsb import artifacts
 from zsb.run.context import Run, write_table
@@ -124,11 +125,14 @@ def trained_model(run: Run) -> ZSBModel:
 
 # --- 04 evaluate ---
 def embeddings(run: Run, which: str) -> dict[str, torch.Tensor]:
-    """Embeddings of the unseen queries (sketches) and gallery (photos), kept in ``features/``.
+    """Embeddings of the evaluation queries (sketches) and gallery (photos), kept in ``features/``.
 
     ``which="trained"`` uses the fine-tuned model's retrieval embedding (or, for a run with 0 epochs, the frozen
     pretrained features); ``which="frozen"`` always uses the frozen pretrained pooled features. With
-    ``eval_hflip`` each image's embedding is averaged with its mirror image's (test-time flip)."""
+    ``eval_hflip`` each image's embedding is averaged with its mirror image's (test-time flip); with
+    ``eval_both_flips`` the other setting's embeddings are kept too (``queries_other_flip``, ...). An image that
+    fails to decode is dropped, never replaced: ``<part>_index`` holds the manifest rows kept and
+    ``<part>_failed`` how many were dropped."""
     frozen = which == "frozen" or run.cfg.epochs == 0
     kind = "frozen" if frozen else "trained"
     settings = run.cfg.settings("frozen_features" if frozen else "features")
@@ -137,38 +141,59 @@ def embeddings(run: Run, which: str) -> dict[str, torch.Tensor]:
         encode = to_device(run.backbone(), run.device).eval() if frozen else trained_model(run).embed
         out: dict[str, torch.Tensor] = {}
         for part, frame in (("queries", run.manifest.queries()), ("gallery", run.manifest.gallery())):
-            out[part] = engine.extract_embeddings(encode, run.eval_loader(frame), run.device, run.cfg.progress,
-                                                  desc=f"{which} {part}", hflip=run.cfg.eval_hflip)
-            out[f"{part}_labels"] = torch.tensor(frame["label"].to_numpy(), dtype=torch.long)
+            loader = run.eval_loader(frame)
+            by_flip = engine.extract_embeddings(encode, loader, run.device, run.cfg.progress, desc=f"{which} {part}",
+                                                hflip=run.cfg.eval_hflip, both=True)
+            kept = ~loader.dataset.failed_mask()
+            out[part] = by_flip[run.cfg.eval_hflip][kept]
+            if run.cfg.eval_both_flips:
+                out[f"{part}_other_flip"] = by_flip[not run.cfg.eval_hflip][kept]
+            out[f"{part}_labels"] = torch.tensor(frame["label"].to_numpy(), dtype=torch.long)[kept]
+            out[f"{part}_index"] = kept.nonzero().flatten()
+            out[f"{part}_failed"] = torch.tensor(int((~kept).sum()))
         return out
 
     return artifacts.cached_tensor(run.folder.features_path(kind), "features", settings, compute,
-                               f"{kind} features", logger)
+                                   f"{kind} features", logger)
 
 
 def evaluate(run: Run, which: str = "trained") -> dict[str, float]:
-    """Retrieval metrics of the unseen-class sketches against the unseen-class photos; writes metrics.json
-    and the per-query and per-class tables."""
+    """Retrieval metrics of the evaluation sketches against the evaluation photos; writes metrics.json (every
+    metric and AP variant, the protocol's columns named, failed images, the ImageNet-1k overlap) and the
+    per-query and per-class tables."""
     features = embeddings(run, which)
-    result = evaluate_retrieval(
-        features["queries"], features["queries_labels"], features["gallery"], features["gallery_labels"]
-    )
+
+    def retrieval(queries: torch.Tensor, gallery: torch.Tensor):
+        return evaluate_retrieval(queries, features["queries_labels"], gallery, features["gallery_labels"],
+                                  ap_variants=AP_VARIANTS)
+
+    result = retrieval(features["queries"], features["gallery"])
     summary = result.summary()
     per_class = result.per_class()
     per_class.insert(0, "class_name", [run.manifest.unseen_classes[i] for i in per_class.index])
     write_table(per_class, run.folder.table(f"per_class_ap{suffix(which)}"))
     result.per_query.to_csv(run.folder.per_query_path(which), index=False)
     frozen = which == "frozen" or run.cfg.epochs == 0
+    benchmark = get_benchmark(run.cfg.benchmark)
+    split = run.cfg.split or benchmark.default_split
     record = {
         "which": which,
         "benchmark": run.cfg.benchmark,
-        "split": run.cfg.split or get_benchmark(run.cfg.benchmark).default_split,
+        "split": split,
+        "evaluated_on": run.cfg.evaluate_on,
+        "protocol": list(benchmark.protocol(split)),
         "num_queries": int(len(features["queries"])),
         "num_gallery": int(len(features["gallery"])),
+        "failed_images": {"queries": int(features["queries_failed"]), "gallery": int(features["gallery_failed"])},
         "chance_mAP": chance_level(features["queries_labels"], features["gallery_labels"]),
+        "imagenet_overlap": imagenet_overlap(run.manifest.gallery()),
+        "eval_hflip": run.cfg.eval_hflip,
         "fingerprint": run.cfg.fingerprint("frozen_features" if frozen else "features"),
         "metrics": summary,
     }
+    if "queries_other_flip" in features:
+        other = retrieval(features["queries_other_flip"], features["gallery_other_flip"]).summary()
+        record["other_flip"] = {"eval_hflip": not run.cfg.eval_hflip, "metrics": other}
     atomic_write_json(run.folder.metrics_path(which), record)
     return summary
 
@@ -177,7 +202,8 @@ def retrieval_examples(run: Run, num_queries: int = 4, top: int = 10, seed: int 
     """Top-``top`` gallery photos of a few random unseen queries (one per class where possible), for the
     retrieval figure: query paths, ranked gallery paths and whether each is of the query's class."""
     features = embeddings(run, "trained")
-    queries, gallery = run.manifest.queries(), run.manifest.gallery()
+    queries = run.manifest.queries().iloc[features["queries_index"].numpy()].reset_index(drop=True)
+    gallery = run.manifest.gallery().iloc[features["gallery_index"].numpy()].reset_index(drop=True)
     generator = torch.Generator().manual_seed(seed)
     classes = torch.randperm(len(run.manifest.unseen_classes), generator=generator)[:num_queries]
     picks = []

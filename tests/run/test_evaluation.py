@@ -1,0 +1,54 @@
+"""Evaluation: an image that fails to decode is dropped and counted, never replaced; metrics.json holds every AP
+variant, the split's protocol, the other flip setting when asked, and the ImageNet-1k overlap."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from zsb.config import resolve
+from zsb.data.synthetic import SYNTHETIC_UNSEEN
+from zsb.metrics import AP_VARIANTS
+from zsb.run import stages
+from zsb.run.context import Run
+
+from data.trees import make_tree, truncate, uniform_classes
+
+
+@pytest.fixture
+def small_tree(tmp_path):
+    """The synthetic benchmark's layout with 3 photos and 3 sketches per class, generated as tiny images."""
+    names = ["photo_a.jpg", "photo_b.jpg", "photo_c.jpg"]
+    classes = uniform_classes(list(SYNTHETIC_UNSEEN) + ["seen_one", "seen_two"],
+                              sketches=["a.png", "b.png", "c.png"], photos=names)
+    return make_tree(tmp_path / "data", "sketch", "photo", classes)
+
+
+def test_a_gallery_image_that_fails_to_decode_is_dropped_and_counted(small_tree, tmp_path):
+    cfg = resolve({"data_root": str(small_tree), "max_unseen_classes": 2, "weights": "none", "epochs": 0,
+                   "image_size": 32, "device": "cpu", "progress": False, "eval_both_flips": True,
+                   "cache_images": False})
+    run = Run(tmp_path / "run", cfg)
+    stages.prepare_data(run)
+    gallery = run.manifest.gallery()
+    broken = gallery["path"].iloc[1]
+    truncate(Path(broken), keep=0.3)  # damaged after the data stage checked it
+
+    with pytest.warns(UserWarning, match="left out of the evaluation"):
+        summary = stages.evaluate(run, "frozen")
+    record = json.loads(run.folder.metrics_path("frozen").read_text())
+    assert record["failed_images"] == {"queries": 0, "gallery": 1}
+    assert record["num_gallery"] == len(gallery) - 1 and record["num_queries"] == 6
+    features = stages.embeddings(run, "frozen")
+    kept = features["gallery_index"].tolist()
+    assert 1 not in kept and kept == [i for i in range(len(gallery)) if i != 1]
+    assert len(features["gallery"]) == len(kept)  # nothing in its place
+    assert features["gallery_labels"].tolist() == gallery["label"].iloc[kept].tolist()
+    assert set(summary) == set(record["metrics"])
+    assert {"mAP@all (voc)", "mAP@200 (sem-pcyc)"} <= set(summary) and len(AP_VARIANTS) == 3
+    assert record["protocol"] == ["mAP@all", "P@100", "P@10"] and record["evaluated_on"] == "test"
+    assert record["other_flip"]["eval_hflip"] is True and record["eval_hflip"] is False
+    assert set(record["other_flip"]["metrics"]) == set(record["metrics"])
+    assert record["imagenet_overlap"]["photos_without_synset_id"] == len(gallery)
