@@ -43,6 +43,7 @@ queries are affected, so every query counts in every mean.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -289,8 +290,8 @@ def _as_labels(values, name: str, expected_length: int, embedding_name: str) -> 
 def metric_header(name: str) -> str:
     """A metric's column header with its AP variant named, as tables show it: ``"mAP@all"`` -> ``"mAP@all
     (exact)"``, ``"mAP@all (voc)"`` -> ``"mAP@all (VOC)"``, ``"mAP@200 (sem-pcyc)"`` -> ``"mAP@200 (SEM-PCYC)"``;
-    P@K needs none."""
-    base, _, variant = name.partition(" (")
-    if not base.startswith("mAP@"):
+    P@K, and anything that is not a metric name, is returned as it is."""
+    match = re.fullmatch(r"(mAP@(?:all|\d+))(?: \((voc|sem-pcyc)\))?", name)
+    if match is None:
         return name
-    return f"{base} ({variant.rstrip(')').upper() if variant else 'exact'})"
+    return f"{match.group(1)} ({match.group(2).upper() if match.group(2) else 'exact'})"

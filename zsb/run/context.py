@@ -22,6 +22,7 @@ from zsb.data.datasets import ImageDataset
 from zsb.data.manifest import Manifest, build_manifest, read_manifest, write_manifest
 from zsb.data.transforms import build_transform
 from zsb.io import atomic_write_text
+from zsb.metrics import metric_header
 from zsb.model import ZSBModel
 from zsb import artifacts
 from zsb.artifacts import RunFolder, default_run_dir, open_config
@@ -138,7 +139,9 @@ class Run:
 
 def write_table(frame: pd.DataFrame, stem: Path, floatfmt: str | tuple[str, ...] = ".4f") -> None:
     """A table as CSV and Markdown side by side (``stem.csv``, ``stem.md``), each written atomically;
-    ``floatfmt`` formats the Markdown's numbers (one format, or one per column)."""
+    ``floatfmt`` formats the Markdown's numbers (one format, or one per column). The Markdown names each metric's
+    AP variant in its header (``mAP@all (exact)``); the CSV keeps the metric names of ``metrics.json``."""
     stem = Path(stem)
     atomic_write_text(stem.with_suffix(".csv"), frame.to_csv(index=False))
-    atomic_write_text(stem.with_suffix(".md"), frame.to_markdown(index=False, floatfmt=floatfmt) + "\n")
+    shown = frame.rename(columns=lambda c: metric_header(c) if isinstance(c, str) else c)
+    atomic_write_text(stem.with_suffix(".md"), shown.to_markdown(index=False, floatfmt=floatfmt) + "\n")
