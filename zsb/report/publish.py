@@ -22,7 +22,9 @@ def publish(folder: RunFolder, target: Path) -> Path:
     with checkpoints and features, stays under ``runs/``.
 
     Every file is first copied into a temporary folder inside ``target`` and only then renamed into place, so a
-    full disk or an unwritable folder (a ZSBError) leaves the previously published files as they were."""
+    full disk or an unwritable folder (a ZSBError) leaves the previously published files as they were. Files that
+    an earlier run published and this one does not (an ablation table this run did not make) are removed last, so
+    the folder never mixes two runs; sub-folders (``runs/``, search notes) are left alone."""
     run_dir = folder.dir
     sources = folder.published_files()
     staging = None
@@ -33,9 +35,13 @@ def publish(folder: RunFolder, target: Path) -> Path:
         for src in sources:
             shutil.copyfile(src, staging / src.name)
         (staging / "RUN.txt").write_text(f"copied from {relative_run_path(run_dir, target)}\n")
-        for staged in [staging / src.name for src in sources] + [staging / "RUN.txt"]:
+        published = [staging / src.name for src in sources] + [staging / "RUN.txt"]
+        for staged in published:
             os.replace(staged, target / staged.name)
             replaced += 1
+        names = {path.name for path in published}
+        for stale in [p for p in target.iterdir() if p.is_file() and p.name not in names]:
+            stale.unlink()
     except OSError as e:
         state = (
             f"{replaced} of the published files were already replaced" if replaced

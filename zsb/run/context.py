@@ -15,7 +15,6 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from zsb import engine
 from zsb.backbones import BACKBONES, Backbone, build_backbone, resolve_device
 from zsb.config import ABLATION_VARIANTS, FIELD_TYPES, RunConfig
 from zsb.data.datasets import ImageDataset

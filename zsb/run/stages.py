@@ -236,7 +236,8 @@ def ablation(run: Run) -> pd.DataFrame:
         metrics = evaluate(variant)
         rows.append({"variant": name, **metrics, "epochs": variant.cfg.epochs, "seconds_per_epoch": round(seconds, 1)})
     table = pd.DataFrame(rows)
-    write_table(table, run.folder.table("ablation"))
+    if rows:
+        write_table(table, run.folder.table("ablation"))
     return table
 
 
