@@ -142,12 +142,13 @@ def embeddings(run: Run, which: str) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         for part, frame in (("queries", run.manifest.queries()), ("gallery", run.manifest.gallery())):
             loader = run.eval_loader(frame)
-            by_flip = engine.extract_embeddings(encode, loader, run.device, run.cfg.progress, desc=f"{which} {part}",
-                                                hflip=run.cfg.eval_hflip, both=True)
+            both = run.cfg.eval_both_flips  # the mirrored pass runs only when a flipped result is wanted
+            embedded = engine.extract_embeddings(encode, loader, run.device, run.cfg.progress, desc=f"{which} {part}",
+                                                 hflip=run.cfg.eval_hflip, both=both)
             kept = ~loader.dataset.failed_mask()
-            out[part] = by_flip[run.cfg.eval_hflip][kept]
-            if run.cfg.eval_both_flips:
-                out[f"{part}_other_flip"] = by_flip[not run.cfg.eval_hflip][kept]
+            out[part] = (embedded[run.cfg.eval_hflip] if both else embedded)[kept]
+            if both:
+                out[f"{part}_other_flip"] = embedded[not run.cfg.eval_hflip][kept]
             out[f"{part}_labels"] = torch.tensor(frame["label"].to_numpy(), dtype=torch.long)[kept]
             out[f"{part}_index"] = kept.nonzero().flatten()
             out[f"{part}_failed"] = torch.tensor(int((~kept).sum()))
