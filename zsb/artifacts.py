@@ -46,12 +46,23 @@ def default_run_dir(benchmark: str, results_root: str | Path = "results") -> Pat
 
 @dataclass(frozen=True)
 class RunFolder:
-    """The paths of one run folder."""
+    """The paths of one run folder.
+
+    ``shared`` is the folder whose manifest and class knowledge this one reads (a further seed or an ablation
+    variant made from the same data and teacher settings, :meth:`zsb.run.context.Run.variant`); ``None``: its own."""
 
     dir: Path
+    shared: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dir", Path(self.dir))
+        if self.shared is not None:
+            object.__setattr__(self, "shared", Path(self.shared))
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the manifest and the class knowledge of this folder live."""
+        return self.shared or self.dir
 
     # --- parameters ---
     @property
@@ -70,11 +81,11 @@ class RunFolder:
     # --- artifacts ---
     @property
     def manifest_path(self) -> Path:
-        return self.dir / "manifest.csv"
+        return self.data_dir / "manifest.csv"
 
     @property
     def knowledge_path(self) -> Path:
-        return self.dir / "knowledge.pt"
+        return self.data_dir / "knowledge.pt"
 
     @property
     def checkpoint_path(self) -> Path:
@@ -100,8 +111,17 @@ class RunFolder:
     def figure(self, name: str) -> Path:
         return self.dir / "figures" / name
 
-    def variant(self, name: str) -> "RunFolder":
-        return RunFolder(self.dir / "ablation" / name)
+    @property
+    def seeds_metrics_path(self) -> Path:
+        return self.dir / "metrics_seeds.json"
+
+    def variant(self, name: str, shared: bool = False) -> "RunFolder":
+        """Ablation variant ``name``'s folder; with ``shared`` it reads this folder's manifest and knowledge."""
+        return RunFolder(self.dir / "ablation" / name, self.data_dir if shared else None)
+
+    def seed(self, seed: int) -> "RunFolder":
+        """The folder of a further training seed (``seeds/<seed>/``): the same manifest and knowledge as this one."""
+        return RunFolder(self.dir / "seeds" / str(seed), self.data_dir)
 
     # --- the driver's ---
     def notebook(self, stage: str) -> Path:
@@ -124,7 +144,7 @@ class RunFolder:
 
     def published_files(self) -> list[Path]:
         """The small files that ``results/<benchmark>/`` shows: metrics, parameters, log, timing, tables, figures."""
-        names = (CONFIG_NAME, "metrics.json", "metrics_frozen.json", LOG_NAME, "timing.json")
+        names = (CONFIG_NAME, "metrics.json", "metrics_frozen.json", "metrics_seeds.json", LOG_NAME, "timing.json")
         files = [self.dir / name for name in names if (self.dir / name).exists()]
         for folder in ("tables", "figures"):
             files += sorted(p for p in (self.dir / folder).glob("*") if p.is_file())

@@ -36,9 +36,11 @@ ARTIFACTS: dict[str, tuple[str, ...]] = {
     "manifest": (),  # manifest.csv: the images of the split by class and domain (01_data)
     "knowledge": ("manifest",),  # knowledge.pt: the teacher's class-oriented ImageNet knowledge (02_knowledge)
     "checkpoint": ("knowledge",),  # checkpoints/last.pt + train_log.jsonl: the fine-tuned model (03_train)
+    "seed_checkpoints": ("checkpoint",),  # seeds/<seed>/checkpoints/: the same training, further seeds (03_train)
     "frozen_features": ("manifest",),  # features/frozen.pt + metrics_frozen.json: the pretrained features (04)
     "features": ("checkpoint",),  # features/trained.pt + metrics.json + tables: the trained model's (04, 05)
-    "variants": ("features", "frozen_features"),  # ablation/<variant>/: each variant's own run (06_ablation)
+    "seed_metrics": ("features", "seed_checkpoints"),  # metrics_seeds.json + tables/seeds: over seeds (04)
+    "variants": ("features", "frozen_features", "seed_checkpoints"),  # ablation/<variant>/ per seed (06_ablation)
     "ablation_table": ("variants",),  # tables/ablation.csv: which variants are tabulated (06_ablation)
 }
 """Every artifact of a run folder and the artifacts it is made from: a parameter that affects an artifact affects
@@ -110,7 +112,10 @@ class RunConfig:
     precision: str = param("auto", "checkpoint",
                            "training arithmetic: auto (bf16 where the device has native bf16 units, else fp32; "
                            "recorded resolved) | fp32 | bf16")
-    seed: int = param(0, "checkpoint", "seed of training; one seed makes CPU runs identical")
+    seed: int = param(0, "checkpoint", "seed of training; one seed makes CPU runs identical (the first of seeds)")
+    seeds: str = param("", "seed_checkpoints",
+                       "comma-separated training seeds: train, evaluate and ablate once per seed (seeds/<seed>/), "
+                       "tables give mean, sd and intervals; the first is seed; empty: seed alone")
     # --- evaluation (04_evaluate) ---
     eval_hflip: bool = param(False, ("features", "frozen_features"),
                              "test-time flip: average each image's embedding with its mirror image's")
@@ -120,7 +125,7 @@ class RunConfig:
     ablation_epochs: int = param(1, "variants", "epochs of each ablation variant, 0: same as epochs")
     ablation_variants: str = param(
         "full,no_knowledge,no_classification,no_quadruplet,triplet,frozen,online_teacher", "ablation_table",
-        "comma-separated ablation variants to train and tabulate")
+        "comma-separated ablation variants to train and tabulate; variant:N runs only the first N seeds")
     # --- execution ---
     device: str = param("auto", EXECUTION, "auto | cpu | cuda")
     num_workers: int = param(0, EXECUTION, "DataLoader worker processes")
@@ -148,8 +153,28 @@ class RunConfig:
         return tuple(d.strip() for d in self.kd_domains.split(",") if d.strip())
 
     @property
+    def seed_list(self) -> tuple[int, ...]:
+        """The training seeds of the run: ``seeds``, or ``(seed,)`` when it is empty."""
+        return parse_seeds(self.seeds) or (self.seed,)
+
+    @property
     def variant_list(self) -> tuple[str, ...]:
-        return tuple(v.strip() for v in self.ablation_variants.split(",") if v.strip())
+        return tuple(self.variant_seeds)
+
+    @property
+    def variant_seeds(self) -> dict[str, tuple[int, ...]]:
+        """Each ablation variant and the seeds it runs: all of :attr:`seed_list`, or the first N for ``name:N``."""
+        wanted: dict[str, tuple[int, ...]] = {}
+        for item in (v.strip() for v in self.ablation_variants.split(",") if v.strip()):
+            name, _, count = item.partition(":")
+            try:
+                n = int(count) if count else len(self.seed_list)
+            except ValueError:
+                n = 0
+            if n < 1:
+                raise ConfigError(f"ablation_variants lists {item!r}: write variant or variant:N with N >= 1 seeds")
+            wanted[name.strip()] = self.seed_list[:n]
+        return wanted
 
 
 FIELD_TYPES: dict[str, type] = {f.name: type(f.default) for f in fields(RunConfig)}
@@ -180,10 +205,11 @@ def parameters_of(*artifacts: str) -> tuple[str, ...]:
 
 EXECUTION_ONLY: tuple[str, ...] = tuple(name for name, affects in AFFECTS.items() if affects == (EXECUTION,))
 RUN_ID_PARAMETERS: tuple[str, ...] = tuple(
-    name for name in parameters_of() if not set(AFFECTS[name]) <= {"ablation_table"}
+    name for name in parameters_of() if not set(AFFECTS[name]) <= {"ablation_table", "seed_checkpoints"}
 )
 """The parameters that name a run folder: all result-relevant ones except those that only choose which ablation
-variants are tabulated, so asking for more variants reuses the folder and trains only what is new."""
+variants are tabulated and which further seeds are run, so asking for more variants or seeds reuses the folder
+and trains only what is new."""
 
 
 def short_hash(settings: Mapping[str, Any]) -> str:
@@ -304,9 +330,24 @@ def unknown_name_message(name: str, known: Mapping[str, Any] | list[str]) -> str
     return f"unknown parameter {name!r}.{hint} Known parameters: {', '.join(sorted(known))}"
 
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"0,1,2"`` -> ``(0, 1, 2)``: distinct non-negative integers, in the order given."""
+    try:
+        seeds = tuple(int(part) for part in str(text).split(",") if part.strip())
+    except ValueError:
+        seeds = (-1,)
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds={text!r}: write distinct non-negative integers separated by commas, e.g. 0,1,2")
+    return seeds
+
+
 def validated(values: Mapping[str, Any]) -> RunConfig:
-    """Build a RunConfig from a mapping, checking every name, type and choice."""
+    """Build a RunConfig from a mapping, checking every name, type and choice. With ``seeds``, ``seed`` is its
+    first entry."""
     checked = {name: coerce(name, value) for name, value in values.items()}
+    seeds = parse_seeds(checked.get("seeds", ""))
+    if seeds:
+        checked["seed"] = seeds[0]
     cfg = RunConfig(**checked)
     from zsb.data.registry import get_benchmark  # checks benchmark and split names
 
@@ -322,7 +363,7 @@ def validated(values: Mapping[str, Any]) -> RunConfig:
     for domain in cfg.kd_domain_list:
         if domain not in ("sketch", "photo"):
             raise ConfigError(f"kd_domains lists {domain!r}; use a comma-separated subset of sketch,photo")
-    for variant in cfg.variant_list:
+    for variant in cfg.variant_seeds:
         if variant not in ABLATION_VARIANTS:
             raise ConfigError(
                 f"unknown ablation variant {variant!r}; choose from {', '.join(ABLATION_VARIANTS)}"

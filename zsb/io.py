@@ -126,5 +126,31 @@ def environment_info() -> dict[str, Any]:
         "git_commit": git_commit(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "machine": machine_info(),
         "versions": versions,
     }
+
+
+CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+"""CPU flags that decide training speed: bf16 is fast only with avx512_bf16 or amx_bf16 (else emulated)."""
+
+
+def machine_info() -> dict[str, Any]:
+    """What a timing depends on: the CPU model, its logical cores and bf16-relevant flags (from /proc/cpuinfo
+    where there is one), and the CUDA GPU, if any."""
+    model, flags = platform.processor() or platform.machine(), set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    info: dict[str, Any] = {"cpu": model, "logical_cores": os.cpu_count(),
+                            "cpu_flags": [f for f in CPU_FEATURES if f in flags]}
+    import torch
+
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info

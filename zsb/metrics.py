@@ -290,8 +290,9 @@ def _as_labels(values, name: str, expected_length: int, embedding_name: str) -> 
 def metric_header(name: str) -> str:
     """A metric's column header with its AP variant named, as tables show it: ``"mAP@all"`` -> ``"mAP@all
     (exact)"``, ``"mAP@all (voc)"`` -> ``"mAP@all (VOC)"``, ``"mAP@200 (sem-pcyc)"`` -> ``"mAP@200 (SEM-PCYC)"``;
-    P@K, and anything that is not a metric name, is returned as it is."""
-    match = re.fullmatch(r"(mAP@(?:all|\d+))(?: \((voc|sem-pcyc)\))?", name)
+    a statistic named after the metric keeps its suffix (``"mAP@all sd"`` -> ``"mAP@all (exact) sd"``); P@K, and
+    anything that is not a metric name, is returned as it is."""
+    match = re.fullmatch(r"(mAP@(?:all|\d+))(?: \((voc|sem-pcyc)\))?((?: [^(].*)?)", name)
     if match is None:
         return name
-    return f"{match.group(1)} ({match.group(2).upper() if match.group(2) else 'exact'})"
+    return f"{match.group(1)} ({match.group(2).upper() if match.group(2) else 'exact'}){match.group(3)}"

@@ -18,3 +18,64 @@ def test_files_of_an_earlier_publication_are_removed_and_sub_folders_kept(tmp_pa
     assert sorted(p.name for p in target.iterdir() if p.is_file()) == ["RUN.txt", "metrics.json", "per_class_ap.csv"]
     assert (target / "RUN.txt").read_text() == "copied from runs/new\n"
     assert (target / "notes" / "README.md").read_text() == "kept\n" and (target / "runs" / "new").is_dir()
+
+
+def test_each_split_and_validation_run_publishes_to_its_own_folder(tmp_path):
+    from zsb.config import resolve
+    from zsb.report.publish import published_folder, published_folders
+
+    root = tmp_path / "results"
+    mini = {"benchmark": "sketchy_mini"}
+    assert published_folder(root, resolve(mini)) == root / "sketchy_mini"
+    assert published_folder(root, resolve({**mini, "split": "sempcyc25"})) == root / "sketchy_mini"  # the default
+    assert published_folder(root, resolve({**mini, "split": "eccv21"})) == root / "sketchy_mini" / "eccv21"
+    assert (published_folder(root, resolve({**mini, "split": "eccv21", "evaluate_on": "validation"}))
+            == root / "sketchy_mini" / "eccv21" / "validation")
+    for folder in ("sketchy_mini", "sketchy_mini/eccv21", "sketchy_mini/eccv21/validation", "sketchy_mini/runs/x"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / "metrics.json").write_text("{}")
+    assert [p.relative_to(root).as_posix() for p in published_folders(root)] == [
+        "sketchy_mini", "sketchy_mini/eccv21", "sketchy_mini/eccv21/validation"]
+
+
+def test_readme_shows_mean_and_sd_over_seeds_intervals_and_paired_gains(tmp_path):
+    import json
+    import statistics
+
+    import pandas as pd
+
+    from zsb.report.publish import results_markdown
+
+    folder = tmp_path / "sketchy_mini"
+    folder.mkdir()
+    parameters = {"benchmark": "sketchy_mini", "split": "", "backbone": "efficientnet_lite0", "image_size": 224,
+                  "precision": "bf16", "eval_hflip": False, "epochs": 6, "seed": 0}
+    (folder / "config.json").write_text(json.dumps({"parameters": parameters, "git_commit": "abc",
+                                                    "machine": {"cpu": "Xeon", "cpu_flags": ["amx_bf16"]}}))
+    (folder / "metrics.json").write_text(json.dumps({
+        "metrics": {"mAP@all": 0.45, "P@100": 0.2}, "num_queries": 625, "num_gallery": 625, "chance_mAP": 0.04,
+        "evaluated_on": "test", "failed_images": {"queries": 0, "gallery": 0}}))
+    values = [0.45, 0.44, 0.47]
+    interval = {"low": 0.41, "high": 0.49}
+    (folder / "metrics_seeds.json").write_text(json.dumps({"seeds": [0, 1, 2], "metrics": {
+        metric: {"values": values, "mean": statistics.mean(values), "sd": statistics.stdev(values),
+                 "interval": {"query": interval, "class": {"low": 0.3, "high": 0.6}}}
+        for metric in ("mAP@all", "P@100")}}))
+    pd.DataFrame([
+        {"variant": "full", "seeds": 3, "mAP@all": 0.45, "mAP@all sd": 0.01, "P@100": 0.2, "epochs": 3},
+        {"variant": "no_knowledge", "seeds": 1, "mAP@all": 0.44, "P@100": 0.19, "epochs": 3,
+         "mAP@all gain": 0.012, "mAP@all gain low": -0.002, "mAP@all gain high": 0.025},
+    ]).to_csv(folder / "ablation.csv", index=False)
+
+    text = results_markdown(tmp_path)
+
+    def cells(label: str) -> list[str]:
+        line = next(line for line in text.splitlines() if label in line)
+        return [cell.strip() for cell in line.strip("|").split("|")]
+
+    mean_sd = f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+    assert cells("seeds 0,1,2: mean ± sd")[1:] == [mean_sd, mean_sd]
+    assert cells("resampling queries")[1] == "[0.410, 0.490]" and cells("resampling classes")[1] == "[0.300, 0.600]"
+    assert "on Xeon" in text
+    assert cells("| full ")[:4] == ["full", "3", "3", "0.450 ± 0.010"]
+    assert "+0.012 [-0.002, +0.025]" in cells("no_knowledge") and "gain, mAP@all (exact)" in text

@@ -22,7 +22,7 @@ from zsb.run.stages import STAGES
 TINY = {"max_seen_classes": 3, "max_unseen_classes": 2, "max_per_class": 2, "image_size": 32, "epochs": 1,
         "classes_per_batch": 3, "embed_dim": 16, "progress": False, "device": "cpu", "eval_batch_size": 4}
 OTHER_VALUE = {"benchmark": "sketchy_mini", "data_root": "/elsewhere", "split": "default", "backbone": "resnet50",
-               "weights": "none", "kd_domains": "sketch", "ablation_variants": "full"}
+               "weights": "none", "kd_domains": "sketch", "ablation_variants": "full", "seeds": "0,4"}
 
 
 def changed_value(name: str, cfg: RunConfig):
@@ -59,7 +59,8 @@ def test_changing_a_field_invalidates_exactly_the_artifacts_it_declares(name):
     assert stale == declared
     assert (cfg.fingerprint() == other.fingerprint()) == (name in EXECUTION_ONLY)
     run_id_changes = default_run_id(cfg) != default_run_id(other)
-    assert run_id_changes == (name not in EXECUTION_ONLY and AFFECTS[name] != ("ablation_table",))
+    reusing = {"ablation_table", "seed_checkpoints"}  # more variants or seeds: the same folder, only new work
+    assert run_id_changes == (name not in EXECUTION_ONLY and not set(AFFECTS[name]) <= reusing)
 
 
 def test_data_parameters_reach_every_artifact_and_execution_ones_none():

@@ -24,7 +24,7 @@ from zsb.driver.notebooks import execute_stage, notebook_only_parameters, notebo
 from zsb.driver.preflight import check_checkpoint, preflight
 from zsb.errors import ConfigError
 from zsb.log import get_logger
-from zsb.report.publish import publish, update_readme
+from zsb.report.publish import publish, published_folder, update_readme
 from zsb.artifacts import RunFolder
 from zsb.run.stages import STAGES
 
@@ -81,7 +81,7 @@ def reproduce(
         total = time.perf_counter() - started
         write_timing(folder)
         if all(stage_up_to_date(folder, stage, fingerprint) for stage, fingerprint in fingerprints.items()):
-            published = publish(folder, results_root / cfg.benchmark)
+            published = publish(folder, published_folder(results_root, cfg))
             logger.info(f"results copied to {published}")
             if readme and Path(readme).is_file() and Path(readme).resolve().parent / "results" == results_root.resolve():
                 update_readme(Path(readme), results_root)

@@ -1,9 +1,12 @@
-"""Publishing a finished run: its small tables and figures to ``results/<benchmark>/``, and the README's results
-section regenerated from what is published there (``zsb tables``)."""
+"""Publishing a finished run: its small tables and figures to ``results/<benchmark>/`` (a split other than the
+benchmark's standard one in ``<split>/`` below it, a run evaluated on validation classes in ``validation/`` below
+that: :func:`published_folder`), and the README's results section regenerated from what is published
+(``zsb tables``)."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -15,6 +18,24 @@ from zsb.artifacts import RunFolder
 
 README_START = "<!-- zsb:results:start -->"
 README_END = "<!-- zsb:results:end -->"
+
+
+def published_folder(results_root: Path, cfg) -> Path:
+    """Where a run's results are published: ``results/<benchmark>/``, then ``<split>/`` for a split other than the
+    benchmark's standard one, then ``validation/`` for a run evaluated on validation classes."""
+    from zsb.data.registry import get_benchmark
+
+    target = Path(results_root) / cfg.benchmark
+    if cfg.split and cfg.split != get_benchmark(cfg.benchmark).default_split:
+        target = target / cfg.split
+    return target / "validation" if cfg.evaluate_on == "validation" else target
+
+
+def published_folders(results_root: Path) -> list[Path]:
+    """Every published results folder under ``results_root`` (:func:`published_folder`), in order."""
+    root = Path(results_root)
+    candidates = [*root.glob("*/metrics.json"), *root.glob("*/*/metrics.json"), *root.glob("*/*/validation/metrics.json")]
+    return sorted({path.parent for path in candidates if "runs" not in path.relative_to(root).parts})
 
 
 def publish(folder: RunFolder, target: Path) -> Path:
@@ -73,13 +94,13 @@ def results_markdown(results_root: Path) -> str:
     if not Path(results_root).is_dir():
         raise ZSBError(f"results folder {results_root} does not exist; run `zsb reproduce` first, or pass --results")
     parts = []
-    for bench_dir in sorted(p for p in Path(results_root).iterdir() if (p / "metrics.json").is_file()):
-        parts += benchmark_markdown(bench_dir)
+    for bench_dir in published_folders(results_root):
+        parts += benchmark_markdown(bench_dir, Path(results_root))
     return "\n".join(parts) if parts else "_No published results yet: run `zsb reproduce`._\n"
 
 
-def benchmark_markdown(bench_dir: Path) -> list[str]:
-    """The results section of one published benchmark folder."""
+def benchmark_markdown(bench_dir: Path, results_root: Path | None = None) -> list[str]:
+    """The results section of one published results folder."""
     import pandas as pd
 
     from zsb.data.registry import get_benchmark
@@ -89,35 +110,49 @@ def benchmark_markdown(bench_dir: Path) -> list[str]:
     metrics = json.loads((bench_dir / "metrics.json").read_text())
     config = json.loads((bench_dir / "config.json").read_text())
     timing = json.loads((bench_dir / "timing.json").read_text()) if (bench_dir / "timing.json").exists() else {}
+    seeds = json.loads((bench_dir / "metrics_seeds.json").read_text()) if (bench_dir / "metrics_seeds.json").exists() else None
     p = config["parameters"]
     benchmark = get_benchmark(p["benchmark"])
     split = p["split"] or benchmark.default_split
     protocol = list(benchmark.protocol(split))
     evaluated_on = metrics.get("evaluated_on", "test")
     failed = metrics.get("failed_images", {})
+    machine = config.get("machine", {})
+    cpu = f" on {machine['gpu'] if 'gpu' in machine else machine.get('cpu', 'an unrecorded CPU')}" if machine else ""
+    name = bench_dir.relative_to(results_root).as_posix() if results_root else bench_dir.name
     parts = [
-        f"**{bench_dir.name}** (split `{split}`, evaluated on its {evaluated_on} classes; {p['backbone']} at "
+        f"**{name}** (split `{split}`, evaluated on its {evaluated_on} classes; {p['backbone']} at "
         f"{p['image_size']} px, trained in {p.get('precision', 'fp32')}; {metrics['num_queries']} queries x "
         f"{metrics['num_gallery']} gallery photos"
         + (f" ({failed['queries']} + {failed['gallery']} unreadable images left out)" if sum(failed.values()) else "")
         + f", chance mAP {metrics['chance_mAP']:.3f}; stages {timing.get('seconds', float('nan')) / 60:.1f} min in "
-        f"total, commit `{(config.get('git_commit') or 'unknown')[:12]}`)\n"
+        f"total{cpu}, commit `{(config.get('git_commit') or 'unknown')[:12]}`)\n"
     ]
     flip = "with test-time flip" if p.get("eval_hflip") else "no test-time flip"
-    rows = [{"model": f"fine-tuned, {p['epochs']} epochs, {flip}", **metrics["metrics"]}]
+    model = f"fine-tuned, {p['epochs']} epochs, {flip}"
+    rows = headline_rows(model, metrics, seeds, protocol)
     if "other_flip" in metrics:
         other = "with test-time flip" if metrics["other_flip"]["eval_hflip"] else "no test-time flip"
-        rows.append({"model": f"fine-tuned, {p['epochs']} epochs, {other}", **metrics["other_flip"]["metrics"]})
+        rows.append({"model": f"fine-tuned, {p['epochs']} epochs, {other}, seed {p['seed']}",
+                     **metrics["other_flip"]["metrics"]})
     if (bench_dir / "metrics_frozen.json").exists():
         frozen = json.loads((bench_dir / "metrics_frozen.json").read_text())
         rows.append({"model": f"frozen ImageNet features, {flip}", **frozen["metrics"]})
     parts.append(protocol_table(pd.DataFrame(rows), "model", protocol) + "\n")
+    if any("interval" in row["model"] for row in rows):
+        parts.append(
+            "Intervals: 95% percentile bootstrap of the mean (2,000 resamples), over queries and over classes "
+            "(whole classes resampled: the queries of one class are not independent, so this is the interval for a "
+            "claim about unseen classes in general); with several seeds each query is averaged over the seeds first. "
+            "A difference inside the spread is a tie.\n"
+        )
     if (bench_dir / "ablation.csv").exists():
         table = pd.read_csv(bench_dir / "ablation.csv")
         epochs = sorted(set(table.loc[table["epochs"] > 0, "epochs"]))
-        parts.append(f"Ablation (every variant trained {'/'.join(map(str, epochs))} epoch(s), same seed; "
-                     "`frozen` is not trained):\n")
-        parts.append(protocol_table(table, "variant", protocol, trailing=("seconds_per_epoch",)) + "\n")
+        parts.append(f"Ablation (every variant trained {'/'.join(map(str, epochs))} epoch(s), on the seeds shown; "
+                     "`frozen` is not trained; gain: the full method minus the variant on the same seeds and queries, "
+                     "with its paired 95% bootstrap interval over queries; above 0: the component earns its place):\n")
+        parts.append(ablation_markdown(table, protocol) + "\n")
     overlap = metrics.get("imagenet_overlap")
     if overlap:
         parts.append(
@@ -127,7 +162,9 @@ def benchmark_markdown(bench_dir: Path) -> list[str]:
             "synsets, which the teacher (and the knowledge loss) has seen.\n"
         )
     published = comparable_rows(p["benchmark"], split, tuple(protocol))
-    if published.empty:
+    if evaluated_on != "test":
+        parts.append("Published results: none is shown beside a validation-class evaluation.\n")
+    elif published.empty:
         parts.append(
             f"Published results: none is measured like this run (benchmark `{p['benchmark']}`, split `{split}`, "
             f"{', '.join(metric_header(m) for m in protocol)}), so none is shown"
@@ -138,6 +175,56 @@ def benchmark_markdown(bench_dir: Path) -> list[str]:
         parts.append("Published results measured the same way (benchmark, split, metric and AP variant):\n")
         parts.append(protocol_table(published, "method", protocol, leading=("backbone",)) + "\n")
     return parts
+
+
+def headline_rows(model: str, metrics: dict, seeds: dict | None, protocol: list[str]) -> list[dict]:
+    """The fine-tuned model's rows of the README table: the mean ± sd over seeds (or the one seed's value) and
+    the 95% bootstrap intervals over queries and over classes (pooled over seeds)."""
+    if seeds is not None:
+        entries = seeds["metrics"]
+        label = f"{model}, seeds {','.join(map(str, seeds['seeds']))}"
+        value_row = {"model": f"{label}: mean ± sd" if len(seeds["seeds"]) > 1 else label,
+                     **{m: format_mean_sd(e["mean"], e["sd"]) for m, e in entries.items()}}
+        intervals = {m: e["interval"] for m, e in entries.items()}
+    else:
+        value_row = {"model": model, **metrics["metrics"]}
+        intervals = metrics.get("intervals", {})
+    rows = [value_row]
+    for kind, words in (("query", "queries"), ("class", "classes")):
+        if intervals:
+            rows.append({"model": f"95% interval, resampling {words}",
+                         **{m: f"[{i[kind]['low']:.3f}, {i[kind]['high']:.3f}]" for m, i in intervals.items()
+                            if m in protocol}})
+    return rows
+
+
+def format_mean_sd(mean: float, sd: float | None) -> str:
+    """``0.450 ± 0.004``, or ``0.450`` where there is no sd (one seed)."""
+    return f"{mean:.3f}" if sd is None or math.isnan(sd) else f"{mean:.3f} ± {sd:.3f}"
+
+
+def ablation_markdown(table, protocol: list[str]) -> str:
+    """The ablation table as the README shows it: per variant its seeds and epochs, then for each protocol metric
+    the mean ± sd over seeds and the paired gain of the full method with its 95% interval."""
+    import pandas as pd
+
+    from zsb.metrics import metric_header
+
+    def number(row, column: str) -> float:
+        return float(row[column]) if column in row and pd.notna(row[column]) else math.nan
+
+    rows = []
+    for _, row in table.iterrows():
+        shown = {"variant": row["variant"], "seeds": int(row["seeds"]) if "seeds" in row else 1,
+                 "epochs": int(row["epochs"])}
+        for metric in (m for m in protocol if m in table):
+            header = metric_header(metric)
+            shown[header] = format_mean_sd(row[metric], number(row, f"{metric} sd"))
+            gain = number(row, f"{metric} gain")
+            shown[f"gain, {header}"] = "" if math.isnan(gain) else (
+                f"{gain:+.3f} [{number(row, f'{metric} gain low'):+.3f}, {number(row, f'{metric} gain high'):+.3f}]")
+        rows.append(shown)
+    return pd.DataFrame(rows).to_markdown(index=False)
 
 
 def protocol_table(frame, key: str, protocol: list[str], leading: tuple[str, ...] = (),

@@ -464,10 +464,12 @@ def plot_ablation(
 ) -> Figure:
     """Grouped bars comparing training variants (one group per metric, one bar per variant, value on each bar).
     The ``full`` variant (the paper's complete method) is drawn in a strong colour with a black edge; a row
-    whose variant is ``chance`` (random ranking) is drawn as a dashed line across each metric's group.
+    whose variant is ``chance`` (random ranking) is drawn as a dashed line across each metric's group. Where the
+    table has ``<metric> low`` and ``<metric> high`` columns (a 95% interval of the mean over seeds and queries,
+    :func:`zsb.run.stages.ablation`), each bar carries that interval as an error bar.
 
     Args:
-        table: DataFrame with a ``variant`` column and one column per metric.
+        table: DataFrame with a ``variant`` column and one column per metric (optionally its interval bounds).
         metrics: metric columns to plot (default mAP@all and P@10).
         path: optional PNG file to save the figure to.
     """
@@ -483,7 +485,15 @@ def plot_ablation(
     if bars.empty or not metrics:
         raise DataError("the ablation table needs at least one variant other than 'chance' and one metric.")
     values = bars[metrics].to_numpy(dtype=float)
+    errors = None  # (2, variants, metrics): distances below and above each bar
+    if any(f"{m} low" in bars for m in metrics):
+        bounds = [bars.get(f"{m} {b}", pd.Series(np.nan, index=bars.index)).to_numpy(dtype=float)
+                  for b in ("low", "high") for m in metrics]
+        low, high = np.array(bounds[: len(metrics)]).T, np.array(bounds[len(metrics):]).T
+        errors = np.nan_to_num(np.stack([values - low, high - values]), nan=0.0).clip(min=0)
     all_values = np.r_[values.ravel(), chance[metrics].to_numpy(dtype=float).ravel(), 0.0]
+    if errors is not None:
+        all_values = np.r_[all_values, (values + errors[1]).ravel()]
     fractions = np.nanmax(np.abs(all_values)) <= 1.0
 
     variants = bars["variant"].astype(str).tolist()
@@ -498,7 +508,8 @@ def plot_ablation(
             container = ax.bar(
                 centres + (i - (n - 1) / 2) * width, values[i], width * 0.95, label=variant,
                 color="#c44e52" if full else muted[i], edgecolor="black" if full else "0.5",
-                linewidth=1.8 if full else 0.6, zorder=2,
+                linewidth=1.8 if full else 0.6, zorder=2, yerr=errors[:, i, :] if errors is not None else None,
+                error_kw={"elinewidth": 1.0, "capsize": 2, "ecolor": "0.15"},
             )
             ax.bar_label(container, labels=[_format_value(v, fractions) for v in values[i]], padding=2,
                          fontsize=8, fontweight="bold" if full else "normal", rotation=90 if n > 4 else 0)
@@ -516,6 +527,45 @@ def plot_ablation(
         for text in legend.get_texts():
             if text.get_text() == "full":
                 text.set_fontweight("bold")
+    return _finish(fig, path)
+
+
+def plot_ablation_gains(
+    table: pd.DataFrame,
+    metric: str = "mAP@all",
+    path: str | os.PathLike | None = None,
+) -> Figure:
+    """What each component earns: for every variant, the paired gain of the full method over it (full minus
+    variant, same seeds and queries) with its 95% bootstrap interval, as a dot with whiskers; the dashed line is 0.
+    A whisker wholly right of 0 means the component the variant removes earns its place; one that crosses 0 is a
+    tie.
+
+    Args:
+        table: the ablation table, with ``variant`` and ``<metric> gain``, ``<metric> gain low`` and
+            ``<metric> gain high`` columns (:func:`zsb.run.stages.ablation`); rows without a gain are left out.
+        metric: the metric (default mAP@all); its header names the AP variant.
+        path: optional PNG file to save the figure to.
+    """
+    from zsb.metrics import metric_header
+
+    columns = [f"{metric} gain", f"{metric} gain low", f"{metric} gain high"]
+    _require_columns(table, ["variant", *columns], "the ablation table",
+                     "Run the ablation with the full variant, so each variant has a paired gain.")
+    rows = table.dropna(subset=columns)
+    if rows.empty:
+        raise DataError("the ablation table has no paired gains (it needs the full variant and one other).")
+    gains, low, high = (rows[c].to_numpy(dtype=float) for c in columns)
+    positions = np.arange(len(rows))[::-1]
+    with _style():
+        fig, ax = plt.subplots(figsize=(6.4, 1.0 + 0.5 * len(rows)))
+        colours = ["#2a7f3f" if lo > 0 else ("#c44e52" if hi < 0 else "0.35") for lo, hi in zip(low, high)]
+        for gain, lo, hi, y, colour in zip(gains, low, high, positions, colours):
+            ax.errorbar([gain], [y], xerr=[[gain - lo], [hi - gain]], fmt="o", color=colour, elinewidth=2,
+                        capsize=4, markersize=6, zorder=2)
+        ax.axvline(0.0, color="0.2", linestyle="--", linewidth=1.2, zorder=1)
+        ax.set_yticks(positions, rows["variant"].astype(str).tolist())
+        ax.set_xlabel(f"gain of the full method over the variant, {metric_header(metric)}")
+        ax.set_title("Paired gain with 95% bootstrap interval (right of 0: the component helps)")
     return _finish(fig, path)
 
 

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from zsb.backbones import BACKBONES, Backbone, build_backbone, resolve_device
 from zsb.config import ABLATION_VARIANTS, FIELD_TYPES, RunConfig
 from zsb.data.datasets import ImageDataset
+from zsb.data.registry import get_benchmark
 from zsb.data.manifest import Manifest, build_manifest, read_manifest, write_manifest
 from zsb.data.transforms import build_transform
 from zsb.io import atomic_write_text
@@ -63,15 +64,37 @@ class Run:
 
     def variant(self, name: str) -> "Run":
         """Ablation variant ``name``: the full method with :data:`ABLATION_VARIANTS` changes and ``ablation_epochs``
-        epochs, in ``ablation/<name>/``. A variant whose features would equal this run's is this run."""
+        epochs, in ``ablation/<name>/``. A variant whose features would equal this run's is this run. The variant
+        reads this run's manifest and class knowledge when it would make the same ones (every variant does today)."""
         changes = dict(ABLATION_VARIANTS[name])
         changes.setdefault("epochs", self.cfg.ablation_epochs or self.cfg.epochs)
-        cfg = self.cfg.replace(**changes)
+        cfg = self.cfg.replace(seeds="", **changes)
         if cfg.settings("features") == self.cfg.settings("features"):
             return self
-        run = Run(self.folder.variant(name), cfg)
+        shared = cfg.settings("knowledge") == self.cfg.settings("knowledge")
+        run = Run(self.folder.variant(name, shared=shared), cfg)
         run.folder.write_config(cfg)
         return run
+
+    def for_seed(self, seed: int) -> "Run":
+        """This run trained with another ``seed``: this run itself for its own seed, else ``seeds/<seed>/`` (which
+        reads this run's manifest and class knowledge: the seed changes training only)."""
+        if seed == self.cfg.seed:
+            return self
+        cfg = self.cfg.replace(seeds="", seed=seed)
+        run = Run(self.folder.seed(seed), cfg)
+        run.folder.write_config(cfg)
+        return run
+
+    def seed_runs(self) -> list["Run"]:
+        """One run per training seed of :attr:`RunConfig.seed_list` (the first is this run)."""
+        return [self.for_seed(seed) for seed in self.cfg.seed_list]
+
+    @property
+    def protocol(self) -> list[str]:
+        """The metric columns the run's split is reported with (:meth:`zsb.data.registry.Benchmark.protocol`)."""
+        benchmark = get_benchmark(self.cfg.benchmark)
+        return list(benchmark.protocol(self.cfg.split or benchmark.default_split))
 
     @cached_property
     def device(self) -> torch.device:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -29,7 +30,7 @@ from zsb.log import get_logger
 from zsb.data.imagenet import imagenet_overlap
 from zsb.metrics import AP_VARIANTS, evaluate_retrieval
 from zsb.model import ZSBModel
-from zsb import artifacts
+from zsb import artifacts, stats
 from zsb.run.context import Run, write_table
 from zsb.artifacts import suffix
 
@@ -38,8 +39,8 @@ logger = get_logger(__name__)
 STAGES: dict[str, tuple[str, ...]] = {
     "01_data": ("manifest",),
     "02_knowledge": ("knowledge",),
-    "03_train": ("checkpoint",),
-    "04_evaluate": ("features", "frozen_features"),
+    "03_train": ("checkpoint", "seed_checkpoints"),
+    "04_evaluate": ("features", "frozen_features", "seed_metrics"),
     "05_tsne": ("features", "frozen_features"),
     "06_ablation": ("ablation_table",),
 }
@@ -76,8 +77,16 @@ def prepare_knowledge(run: Run) -> torch.Tensor:
 
 
 # --- 03 train ---
+def train_seeds(run: Run, resume: bool = True) -> pd.DataFrame:
+    """Train the run once per seed of ``seeds`` (the first in the run folder, the others in ``seeds/<seed>/``);
+    a seed whose training finished earlier is not trained again. One row per seed and epoch."""
+    rows = [{"seed": seeded.cfg.seed, **record} for seeded in run.seed_runs() for record in train(seeded, resume)]
+    return pd.DataFrame(rows)
+
+
 def train(run: Run, resume: bool = True) -> list[dict]:
-    """Fine-tune the model with the three losses; checkpoint and log every epoch (see :func:`engine.train`)."""
+    """Fine-tune the model with the three losses for the run's ``seed``; checkpoint and log every epoch (see
+    :func:`engine.train`)."""
     c = run.cfg
     engine.seed_everything(c.seed)
     model = run.model()
@@ -173,7 +182,9 @@ def evaluate(run: Run, which: str = "trained") -> dict[str, float]:
     per_class = result.per_class()
     per_class.insert(0, "class_name", [run.manifest.unseen_classes[i] for i in per_class.index])
     write_table(per_class, run.folder.table(f"per_class_ap{suffix(which)}"))
-    result.per_query.to_csv(run.folder.per_query_path(which), index=False)
+    per_query = result.per_query
+    per_query.insert(0, "query", features["queries_index"].numpy())
+    per_query.to_csv(run.folder.per_query_path(which), index=False)
     frozen = which == "frozen" or run.cfg.epochs == 0
     benchmark = get_benchmark(run.cfg.benchmark)
     split = run.cfg.split or benchmark.default_split
@@ -182,7 +193,7 @@ def evaluate(run: Run, which: str = "trained") -> dict[str, float]:
         "benchmark": run.cfg.benchmark,
         "split": split,
         "evaluated_on": run.cfg.evaluate_on,
-        "protocol": list(benchmark.protocol(split)),
+        "protocol": run.protocol,
         "num_queries": int(len(features["queries"])),
         "num_gallery": int(len(features["gallery"])),
         "failed_images": {"queries": int(features["queries_failed"]), "gallery": int(features["gallery_failed"])},
@@ -191,6 +202,7 @@ def evaluate(run: Run, which: str = "trained") -> dict[str, float]:
         "eval_hflip": run.cfg.eval_hflip,
         "fingerprint": run.cfg.fingerprint("frozen_features" if frozen else "features"),
         "metrics": summary,
+        "intervals": query_and_class_intervals(per_query, run.protocol),
     }
     if "queries_other_flip" in features:
         other = retrieval(features["queries_other_flip"], features["gallery_other_flip"]).summary()
@@ -223,20 +235,108 @@ def retrieval_examples(run: Run, num_queries: int = 4, top: int = 10, seed: int 
     }
 
 
+def query_and_class_intervals(per_query: pd.DataFrame, metrics: list[str]) -> dict[str, dict]:
+    """95% bootstrap intervals of each metric's mean: over queries and over classes (:mod:`zsb.stats`)."""
+    return {
+        metric: {
+            "query": stats.bootstrap_ci(per_query[metric].to_numpy()).to_dict(),
+            "class": stats.bootstrap_ci(per_query[metric].to_numpy(), clusters=per_query["label"].to_numpy()).to_dict(),
+        }
+        for metric in metrics
+    }
+
+
+def per_query_values(runs: dict[int, Run], metric: str) -> np.ndarray:
+    """(seeds, queries) values of ``metric`` from each run's ``per_query.csv``, seeds in the order given. Every run
+    must have evaluated the same queries (the same manifest rows), else a paired or pooled statistic is meaningless."""
+    frames = {seed: pd.read_csv(r.folder.per_query_path("trained")) for seed, r in runs.items()}
+    first_seed, first = next(iter(frames.items()))
+    for seed, frame in frames.items():
+        if not frame["query"].equals(first["query"]):
+            raise ZSBError(
+                f"{runs[seed].folder.per_query_path('trained')} holds other queries than "
+                f"{runs[first_seed].folder.per_query_path('trained')}: runs compared query by query must evaluate the "
+                "same manifest. Rerun their evaluation stage (04_evaluate)."
+            )
+    return np.stack([frame[metric].to_numpy() for frame in frames.values()])
+
+
+def evaluate_seeds(run: Run) -> pd.DataFrame:
+    """Evaluate the trained model of every seed and summarise: per seed, mean and sample sd over seeds, and the
+    pooled 95% bootstrap intervals (over queries, and over classes) of each protocol metric. Writes
+    ``metrics_seeds.json`` and ``tables/seeds``; returns the table (one row per seed, then the summary rows)."""
+    runs = {seeded.cfg.seed: seeded for seeded in run.seed_runs()}
+    summaries = {seed: evaluate(seeded, "trained") for seed, seeded in runs.items()}
+    labels = pd.read_csv(run.folder.per_query_path("trained"))["label"].to_numpy()
+    record: dict[str, Any] = {"seeds": list(runs), "protocol": run.protocol, "metrics": {}}
+    for metric in run.protocol:
+        values = per_query_values(runs, metric)
+        record["metrics"][metric] = {
+            **stats.summarise_seeds({seed: summaries[seed][metric] for seed in runs}),
+            "interval": {"query": stats.bootstrap_ci(values).to_dict(),
+                         "class": stats.bootstrap_ci(values, clusters=labels).to_dict()},
+        }
+    atomic_write_json(run.folder.seeds_metrics_path, record)
+    table = seeds_table(record)
+    write_table(table, run.folder.table("seeds"))
+    return table
+
+
+def seeds_table(record: dict[str, Any]) -> pd.DataFrame:
+    """The seeds table of a ``metrics_seeds.json`` record: one row per seed, then mean, sd and the pooled
+    intervals' bounds (over queries and over classes)."""
+    metrics = record["metrics"]
+    rows = [{"seed": str(seed), **{m: metrics[m]["values"][i] for m in metrics}} for i, seed in enumerate(record["seeds"])]
+    rows.append({"seed": "mean", **{m: metrics[m]["mean"] for m in metrics}})
+    rows.append({"seed": "sd", **{m: metrics[m]["sd"] for m in metrics}})
+    for kind in ("query", "class"):
+        for bound in ("low", "high"):
+            rows.append({"seed": f"95% interval ({kind} bootstrap), {bound}",
+                         **{m: metrics[m]["interval"][kind][bound] for m in metrics}})
+    return pd.DataFrame(rows)
+
+
 # --- 06 ablation ---
 def ablation(run: Run) -> pd.DataFrame:
-    """Train and evaluate every variant with the same budget and seed; one row per variant."""
+    """Train and evaluate every variant on its seeds (``ablation_variants``: all seeds, or the first N with
+    ``variant:N``), with the same budget. One row per variant: the mean of every metric over its seeds; for the
+    protocol metrics the sample sd over seeds, the pooled 95% bootstrap interval over queries (``low``, ``high``),
+    and for each variant but ``full`` the paired gain of the full method over it
+    (``<metric> gain``: full minus variant on the same seeds and queries) with its 95% bootstrap interval over
+    queries (``gain low``, ``gain high``): a component earns its place when the interval lies above 0."""
+    variant_runs: dict[str, dict[int, Run]] = {}
     rows: list[dict[str, Any]] = []
-    for name in run.cfg.variant_list:
-        variant = run.variant(name)
-        if variant.cfg.epochs:
-            history = train(variant)
-            seconds = sum(r["seconds"] for r in history) / max(len(history), 1)
-        else:
-            seconds = 0.0
-        metrics = evaluate(variant)
-        rows.append({"variant": name, **metrics, "epochs": variant.cfg.epochs, "seconds_per_epoch": round(seconds, 1)})
+    for name, seeds in run.cfg.variant_seeds.items():
+        variant_runs[name] = {seed: run.for_seed(seed).variant(name) for seed in seeds}
+        summaries, seconds = [], []
+        for variant in variant_runs[name].values():
+            if variant.cfg.epochs:
+                history = train(variant)
+                seconds.append(sum(r["seconds"] for r in history) / max(len(history), 1))
+            summaries.append(evaluate(variant))
+        row: dict[str, Any] = {"variant": name, "seeds": len(seeds)}
+        for metric in summaries[0]:
+            mean, sd = stats.mean_sd([summary[metric] for summary in summaries])
+            row[metric] = mean
+            if metric in run.protocol:
+                interval = stats.bootstrap_ci(per_query_values(variant_runs[name], metric))
+                row.update({f"{metric} sd": sd, f"{metric} low": interval.low, f"{metric} high": interval.high})
+        row["epochs"] = next(iter(variant_runs[name].values())).cfg.epochs
+        row["seconds_per_epoch"] = round(float(np.mean(seconds)), 1) if seconds else 0.0
+        rows.append(row)
     table = pd.DataFrame(rows)
+    if "full" in variant_runs:
+        for metric in run.protocol:
+            for i, name in enumerate(table["variant"]):
+                common = [seed for seed in variant_runs[name] if seed in variant_runs["full"]]
+                if name == "full" or not common:
+                    continue
+                gain = stats.paired_difference(
+                    per_query_values({s: variant_runs["full"][s] for s in common}, metric),
+                    per_query_values({s: variant_runs[name][s] for s in common}, metric),
+                )
+                table.loc[i, [f"{metric} gain", f"{metric} gain low", f"{metric} gain high"]] = (
+                    gain.estimate, gain.low, gain.high)
     if rows:
         write_table(table, run.folder.table("ablation"))
     return table

@@ -1,0 +1,118 @@
+"""Seeds as a parameter: one run folder trains, evaluates and ablates once per seed; the tables give mean and
+sample sd over seeds (checked against ``statistics``), pooled bootstrap intervals, and paired gains of the full
+method over each variant on the same seeds and queries (checked against a plain recomputation)."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from zsb.config import resolve
+from zsb.driver.reproduce import default_run_id
+from zsb.errors import ConfigError
+from zsb.run import stages
+from zsb.run.context import Run
+from zsb.stats import bootstrap_ci, paired_difference
+
+TINY = {"max_seen_classes": 3, "max_unseen_classes": 2, "max_per_class": 3, "image_size": 32, "epochs": 1,
+        "ablation_epochs": 1, "classes_per_batch": 3, "embed_dim": 16, "progress": False, "device": "cpu",
+        "eval_batch_size": 8, "weights": "none", "backbone": "efficientnet_lite0"}
+
+
+def test_seeds_set_the_seed_and_keep_the_run_folder():
+    assert resolve({"seeds": "3,4"}).seed == 3 and resolve({"seeds": "3,4"}).seed_list == (3, 4)
+    assert resolve({"seed": 5}).seed_list == (5,)
+    more = [default_run_id(resolve({"seeds": s})) for s in ("0,1", "0,1,2", "")]
+    assert len(set(more)) == 1  # asking for more seeds reuses the folder: only the new seeds are trained
+    assert default_run_id(resolve({"seeds": "1,2"})) != more[0]  # another first seed is another run
+    for bad in ("0,0", "a,1", "-1"):
+        with pytest.raises(ConfigError, match="seeds="):
+            resolve({"seeds": bad})
+    with pytest.raises(ConfigError, match="variant:N"):
+        resolve({"ablation_variants": "full:0"})
+    assert resolve({"seeds": "0,1,2", "ablation_variants": "full,triplet:1"}).variant_seeds == {
+        "full": (0, 1, 2), "triplet": (0,)}
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory, synthetic_env):
+    os.environ["ZSB_CACHE"] = synthetic_env["ZSB_CACHE"]
+    cfg = resolve({**TINY, "seeds": "0,1", "ablation_variants": "full,no_knowledge:1,frozen"})
+    run = Run(tmp_path_factory.mktemp("seeds") / "run", cfg)
+    stages.prepare_data(run)
+    history = stages.train_seeds(run)
+    table = stages.evaluate_seeds(run)
+    ablation = stages.ablation(run)
+    return run, history, table, ablation
+
+
+def test_every_seed_is_trained_in_its_own_folder_on_the_shared_data(seeded):
+    run, history, _, _ = seeded
+    assert sorted(set(history["seed"])) == [0, 1] and len(history) == 2
+    second = run.dir / "seeds" / "1"
+    assert (second / "checkpoints" / "last.pt").exists() and not (second / "manifest.csv").exists()
+    assert json.loads((second / "config.json").read_text())["parameters"]["seed"] == 1
+    assert run.for_seed(1).folder.manifest_path == run.folder.manifest_path
+    first, other = (pd.read_csv(r.folder.per_query_path("trained")) for r in run.seed_runs())
+    assert first["query"].equals(other["query"])  # the same queries, so they can be paired
+    assert not np.allclose(first["mAP@all"], other["mAP@all"])  # the seed changed training
+
+
+def test_the_seeds_table_matches_statistics_and_a_pooled_bootstrap(seeded):
+    run, _, table, _ = seeded
+    record = json.loads(run.folder.seeds_metrics_path.read_text())
+    assert record["seeds"] == [0, 1] and record["protocol"] == run.protocol
+    per_seed = [json.loads(r.folder.metrics_path().read_text())["metrics"] for r in run.seed_runs()]
+    frames = [pd.read_csv(r.folder.per_query_path("trained")) for r in run.seed_runs()]
+    for metric in run.protocol:
+        values = [m[metric] for m in per_seed]
+        entry = record["metrics"][metric]
+        assert entry["values"] == values
+        assert entry["mean"] == pytest.approx(statistics.mean(values))
+        assert entry["sd"] == pytest.approx(statistics.stdev(values))
+        stacked = np.stack([f[metric].to_numpy() for f in frames])
+        assert entry["interval"]["query"] == bootstrap_ci(stacked).to_dict()
+        assert entry["interval"]["class"] == bootstrap_ci(stacked, clusters=frames[0]["label"]).to_dict()
+        assert entry["interval"]["query"]["resamples"] == 2000 and entry["interval"]["query"]["seed"] == 0
+    assert list(table["seed"][:4]) == ["0", "1", "mean", "sd"]
+    assert (run.dir / "tables" / "seeds.md").read_text().count("mAP@all (exact)") == 1
+    metrics = json.loads(run.folder.metrics_path().read_text())
+    assert set(metrics["intervals"]) == set(run.protocol) and metrics["intervals"]["mAP@all"]["class"]["kind"] == "class"
+
+
+def test_the_ablation_pairs_each_variant_with_the_full_method_on_common_seeds(seeded):
+    run, _, _, table = seeded
+    rows = table.set_index("variant")
+    assert rows.loc["full", "seeds"] == 2 and rows.loc["no_knowledge", "seeds"] == 1
+    assert not (run.dir / "seeds" / "1" / "ablation" / "no_knowledge").exists()  # variant:1 runs seed 0 only
+    full = {s: run.for_seed(s).variant("full") for s in (0, 1)}
+    full_query = [pd.read_csv(r.folder.per_query_path()) for r in full.values()]
+    full_metrics = [json.loads(r.folder.metrics_path().read_text())["metrics"]["mAP@all"] for r in full.values()]
+    assert rows.loc["full", "mAP@all"] == pytest.approx(statistics.mean(full_metrics))
+    assert rows.loc["full", "mAP@all sd"] == pytest.approx(statistics.stdev(full_metrics))
+    assert np.isnan(rows.loc["full", "mAP@all gain"])
+    variant = pd.read_csv(run.for_seed(0).variant("no_knowledge").folder.per_query_path())
+    expected_gain = float(np.mean(full_query[0]["mAP@all"].to_numpy() - variant["mAP@all"].to_numpy()))
+    assert rows.loc["no_knowledge", "mAP@all gain"] == pytest.approx(expected_gain)
+    interval = paired_difference(full_query[0]["mAP@all"], variant["mAP@all"])
+    assert (rows.loc["no_knowledge", "mAP@all gain low"], rows.loc["no_knowledge", "mAP@all gain high"]) == \
+        pytest.approx((interval.low, interval.high))
+    assert rows.loc["frozen", "seeds"] == 2 and rows.loc["frozen", "mAP@all sd"] == pytest.approx(0.0)
+    markdown = (run.dir / "tables" / "ablation.md").read_text()
+    assert "mAP@all (exact) gain low" in markdown
+
+
+def test_the_ablation_figures_draw_intervals(seeded, tmp_path):
+    from zsb.report import viz
+
+    _, _, _, table = seeded
+    fig = viz.plot_ablation(table, metrics=["mAP@all", "P@100"], path=tmp_path / "ablation.png")
+    assert len(fig.axes[0].containers) >= len(table)  # bars, each with an error-bar container
+    assert any(type(c).__name__ == "ErrorbarContainer" for c in fig.axes[0].containers)
+    viz.plot_ablation_gains(table, "mAP@all", path=tmp_path / "gains.png")
+    assert (tmp_path / "gains.png").stat().st_size > 0
