@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmp = commands.add_parser("compare", help="tabulate finished runs: differing parameters, metrics, seed spread")
     cmp.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run folders made by zsb reproduce")
     cmp.add_argument("--output", type=Path, help="also write OUTPUT.md/.csv and OUTPUT_over_seeds.md/.csv")
+    cmp.add_argument("--paired", action="store_true",
+                     help="also the paired gain of the first run's setting over each other setting (common seeds, same "
+                          "queries) with a 95%% bootstrap interval (OUTPUT_paired.md/.csv)")
     return parser
 
 
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "compare":
             from zsb.report.compare import write_comparison
 
-            print(write_comparison(args.run_dirs, args.output), end="")
+            print(write_comparison(args.run_dirs, args.output, args.paired), end="")
             return 0
         from zsb.report.publish import update_readme
 

@@ -113,3 +113,38 @@ def test_columns_are_the_split_protocol_with_the_variant_named(tmp_path):
     assert list(per_run.columns) == ["run", "mAP@all (voc)", "P@100"]
     text = write_comparison([run, *[make_run(tmp_path, f"s{i}", (0.4, 0.3, 0.5), seed=i) for i in range(2)]])
     assert "mAP@all (VOC)" in text and "mAP@all (exact) mean" in text and "| mAP@all |" not in text
+
+
+def write_per_query(run, values, queries=None):
+    queries = list(range(len(values))) if queries is None else queries
+    pd.DataFrame({"query": queries, "label": [q % 3 for q in queries],
+                  **{m: values for m in METRICS}}).to_csv(run / "per_query.csv", index=False)
+
+
+def test_paired_gains_are_the_first_setting_minus_each_other_on_common_seeds(runs, tmp_path):
+    import numpy as np
+
+    from zsb.stats import paired_difference
+
+    rng = np.random.default_rng(0)
+    per_query = {run.name: rng.random(30) for run in runs}
+    for run in runs:
+        write_per_query(run, per_query[run.name])
+    per_run, over_seeds, paired = compare_runs(runs, paired=True)
+    assert len(paired) == 1 and paired.loc[0, "w_knowledge"] == 0.0 and paired.loc[0, "common seeds"] == "0"
+    expected = paired_difference(per_query["kd_s0"], per_query["nokd_s0"])
+    assert paired.loc[0, "mAP@all gain"] == pytest.approx(float(np.mean(per_query["kd_s0"] - per_query["nokd_s0"])))
+    assert (paired.loc[0, "mAP@all gain low"], paired.loc[0, "mAP@all gain high"]) == (expected.low, expected.high)
+    text = write_comparison(runs, tmp_path / "out" / "cmp", paired=True)
+    assert "paired gain" in text and "mAP@all (exact) gain low" in text
+    assert (tmp_path / "out" / "cmp_paired.csv").is_file()
+
+
+def test_paired_comparison_refuses_runs_on_other_queries(runs):
+    for run in runs:
+        write_per_query(run, [0.5, 0.4, 0.3], queries=[0, 1, 2] if run.name != "nokd_s0" else [0, 1, 5])
+    with pytest.raises(ZSBError, match="other queries"):
+        compare_runs(runs, paired=True)
+    (runs[3] / "per_query.csv").unlink()
+    with pytest.raises(ZSBError, match="04_evaluate"):
+        compare_runs(runs, paired=True)

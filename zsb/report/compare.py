@@ -2,8 +2,11 @@
 
 Each run folder's ``config.json`` (its parameters) and ``metrics.json`` (written by 04_evaluate) are read. The
 per-run table shows the parameters the metrics depend on (those of the ``features`` artifact) that differ between
-the runs, then the metrics of the runs' split protocol (``Benchmark.protocol``; the AP variant in each header). Runs that differ only in their seed are summarised as mean and sample standard deviation: the seed
-spread that says whether a difference between two settings is more than seed noise.
+the runs, then the metrics of the runs' split protocol (``Benchmark.protocol``; the AP variant in each header). Runs that differ only
+in their seed are summarised as mean and sample standard deviation: the seed spread that says whether a difference
+between two settings is more than seed noise. With ``paired``, the setting of the first run is the reference, and
+each other setting gets the paired gain of the reference over it: the reference minus the setting on their common
+seeds and the same queries (``per_query.csv``), with a 95% bootstrap interval over queries (:mod:`zsb.stats`).
 """
 
 from __future__ import annotations
@@ -59,9 +62,10 @@ def run_labels(paths: Sequence[Path]) -> list[str]:
     return [str(p) for p in resolved]  # the same folder given twice
 
 
-def compare_runs(run_dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def compare_runs(run_dirs: Sequence[str | Path], paired: bool = False) -> tuple[pd.DataFrame, ...]:
     """``(per_run, over_seeds)``: one row per run, and one row per setting (the differing parameters but the seed)
-    with the mean and sample standard deviation of each metric over that setting's runs (sd empty for one run)."""
+    with the mean and sample standard deviation of each metric over that setting's runs (sd empty for one run);
+    with ``paired`` also the paired gains of the first run's setting over each other setting (module docstring)."""
     if not run_dirs:
         raise ZSBError("zsb compare needs at least one run folder, e.g. results/sketchy_mini/runs/<run_id>")
     read = [(Path(d), *read_run(Path(d))) for d in run_dirs]
@@ -75,8 +79,11 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataF
     )
     setting_names = [n for n in differing if n != "seed"]
     groups: dict[str, list[tuple[dict, dict]]] = {}
-    for _, params, values in runs:
-        groups.setdefault(json.dumps([params[n] for n in setting_names]), []).append((params, values))
+    folders: dict[str, dict[int, RunFolder]] = {}
+    for path, params, values in runs:
+        key = json.dumps([params[n] for n in setting_names])
+        groups.setdefault(key, []).append((params, values))
+        folders.setdefault(key, {})[params["seed"]] = RunFolder(path)
     rows = []
     for members in groups.values():
         row = {n: members[0][0][n] for n in setting_names}
@@ -87,7 +94,31 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataF
             row[f"{m} mean"] = statistics.mean(samples) if samples else float("nan")
             row[f"{m} sd"] = statistics.stdev(samples) if len(samples) > 1 else float("nan")
         rows.append(row)
-    return per_run, pd.DataFrame(rows)
+    if not paired:
+        return per_run, pd.DataFrame(rows)
+    return per_run, pd.DataFrame(rows), paired_gains(groups, folders, setting_names, metric_names)
+
+
+def paired_gains(groups: dict, folders: dict[str, dict[int, RunFolder]], setting_names: list[str],
+                 metric_names: list[str]) -> pd.DataFrame:
+    """The paired gain of the first setting over each other one, on their common seeds and the same queries."""
+    from zsb.run.stages import paired_gain
+
+    reference, *others = folders
+    if not others:
+        raise ZSBError("zsb compare --paired needs runs of at least two settings (parameters other than seed)")
+    rows = []
+    for key in others:
+        common = [seed for seed in folders[reference] if seed in folders[key]]
+        row = {n: groups[key][0][0][n] for n in setting_names}
+        row["common seeds"] = ",".join(map(str, common))
+        for m in metric_names:
+            if not common:
+                continue
+            gain = paired_gain([folders[reference][s] for s in common], [folders[key][s] for s in common], m)
+            row.update({f"{m} gain": gain.estimate, f"{m} gain low": gain.low, f"{m} gain high": gain.high})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def float_formats(frame: pd.DataFrame) -> tuple[str, ...]:
@@ -97,22 +128,21 @@ def float_formats(frame: pd.DataFrame) -> tuple[str, ...]:
 
 def with_variant_headers(frame: pd.DataFrame) -> pd.DataFrame:
     """Metric columns renamed to name their AP variant (``mAP@all`` -> ``mAP@all (exact)``; ``... mean``/``sd``)."""
-    def header(column: str) -> str:
-        for suffix in (" mean", " sd", ""):
-            if column.endswith(suffix) and column[: len(column) - len(suffix)].startswith(("mAP@", "P@")):
-                return metric_header(column[: len(column) - len(suffix)]) + suffix
-        return column
-
-    return frame.rename(columns=header)
+    return frame.rename(columns=metric_header)
 
 
-def write_comparison(run_dirs: Sequence[str | Path], output: Path | None = None) -> str:
-    """Markdown of both tables; with ``output`` also written (atomically) to ``output``.md/.csv (per run) and
-    ``output``_over_seeds.md/.csv."""
-    per_run, over_seeds = (with_variant_headers(f) for f in compare_runs(run_dirs))
+def write_comparison(run_dirs: Sequence[str | Path], output: Path | None = None, paired: bool = False) -> str:
+    """Markdown of the tables; with ``output`` also written (atomically) to ``output``.md/.csv (per run),
+    ``output``_over_seeds.md/.csv and, with ``paired``, ``output``_paired.md/.csv."""
+    tables = [with_variant_headers(f) for f in compare_runs(run_dirs, paired)]
+    names = ["", "_over_seeds", "_paired"]
     if output is not None:
         output = Path(output).with_suffix("")
-        write_table(per_run, output, float_formats(per_run))
-        write_table(over_seeds, output.with_name(output.name + "_over_seeds"), float_formats(over_seeds))
-    per_run_md, over_seeds_md = (f.to_markdown(index=False, floatfmt=float_formats(f)) for f in (per_run, over_seeds))
-    return f"{per_run_md}\n\nover seeds (mean, sample sd):\n\n{over_seeds_md}\n"
+        for table, name in zip(tables, names):
+            write_table(table, output.with_name(output.name + name), float_formats(table))
+    per_run_md, over_seeds_md, *paired_md = (f.to_markdown(index=False, floatfmt=float_formats(f)) for f in tables)
+    text = f"{per_run_md}\n\nover seeds (mean, sample sd):\n\n{over_seeds_md}\n"
+    if paired_md:
+        text += ("\npaired gain of the first setting over each other one (first minus other, common seeds, same "
+                 f"queries; 95% bootstrap interval over queries):\n\n{paired_md[0]}\n")
+    return text

@@ -32,7 +32,7 @@ from zsb.metrics import AP_VARIANTS, evaluate_retrieval
 from zsb.model import ZSBModel
 from zsb import artifacts, stats
 from zsb.run.context import Run, write_table
-from zsb.artifacts import suffix
+from zsb.artifacts import RunFolder, suffix
 
 logger = get_logger(__name__)
 
@@ -246,19 +246,33 @@ def query_and_class_intervals(per_query: pd.DataFrame, metrics: list[str]) -> di
     }
 
 
-def per_query_values(runs: dict[int, Run], metric: str) -> np.ndarray:
-    """(seeds, queries) values of ``metric`` from each run's ``per_query.csv``, seeds in the order given. Every run
-    must have evaluated the same queries (the same manifest rows), else a paired or pooled statistic is meaningless."""
-    frames = {seed: pd.read_csv(r.folder.per_query_path("trained")) for seed, r in runs.items()}
-    first_seed, first = next(iter(frames.items()))
-    for seed, frame in frames.items():
-        if not frame["query"].equals(first["query"]):
+def per_query_values(folders: list[RunFolder], metric: str) -> np.ndarray:
+    """(runs, queries) values of ``metric`` from each folder's ``per_query.csv``, in the order given. Every run must
+    have evaluated the same queries (the same manifest rows), else a paired or pooled statistic is meaningless: a
+    ZSBError says which files differ."""
+    paths = [folder.per_query_path("trained") for folder in folders]
+    frames = []
+    for path in paths:
+        if not path.is_file():
+            raise ZSBError(f"{path} does not exist: run the evaluation stage (04_evaluate) of {path.parent} first.")
+        frames.append(pd.read_csv(path))
+        if "query" not in frames[-1]:
+            raise ZSBError(f"{path} was written by an older zsb without the query column; rerun its 04_evaluate stage "
+                           "(zsb reproduce ... --stages 04_evaluate --force) to compare it query by query.")
+    for path, frame in zip(paths, frames):
+        if not frame["query"].equals(frames[0]["query"]):
             raise ZSBError(
-                f"{runs[seed].folder.per_query_path('trained')} holds other queries than "
-                f"{runs[first_seed].folder.per_query_path('trained')}: runs compared query by query must evaluate the "
-                "same manifest. Rerun their evaluation stage (04_evaluate)."
+                f"{path} holds other queries than {paths[0]}: runs compared query by query must evaluate the same "
+                "manifest. Rerun their evaluation stage (04_evaluate)."
             )
-    return np.stack([frame[metric].to_numpy() for frame in frames.values()])
+    return np.stack([frame[metric].to_numpy() for frame in frames])
+
+
+def paired_gain(first: list[RunFolder], second: list[RunFolder], metric: str) -> stats.Interval:
+    """The paired gain ``first - second`` of ``metric`` (runs matched by position: the same seeds) on the same
+    queries, with its bootstrap interval (:func:`zsb.stats.paired_difference`)."""
+    values = per_query_values([*first, *second], metric)  # one read checks that every run has the same queries
+    return stats.paired_difference(values[: len(first)], values[len(first):])
 
 
 def evaluate_seeds(run: Run) -> pd.DataFrame:
@@ -270,7 +284,7 @@ def evaluate_seeds(run: Run) -> pd.DataFrame:
     labels = pd.read_csv(run.folder.per_query_path("trained"))["label"].to_numpy()
     record: dict[str, Any] = {"seeds": list(runs), "protocol": run.protocol, "metrics": {}}
     for metric in run.protocol:
-        values = per_query_values(runs, metric)
+        values = per_query_values([r.folder for r in runs.values()], metric)
         record["metrics"][metric] = {
             **stats.summarise_seeds({seed: summaries[seed][metric] for seed in runs}),
             "interval": {"query": stats.bootstrap_ci(values).to_dict(),
@@ -319,7 +333,8 @@ def ablation(run: Run) -> pd.DataFrame:
             mean, sd = stats.mean_sd([summary[metric] for summary in summaries])
             row[metric] = mean
             if metric in run.protocol:
-                interval = stats.bootstrap_ci(per_query_values(variant_runs[name], metric))
+                runs_of_variant = [r.folder for r in variant_runs[name].values()]
+                interval = stats.bootstrap_ci(per_query_values(runs_of_variant, metric))
                 row.update({f"{metric} sd": sd, f"{metric} low": interval.low, f"{metric} high": interval.high})
         row["epochs"] = next(iter(variant_runs[name].values())).cfg.epochs
         row["seconds_per_epoch"] = round(float(np.mean(seconds)), 1) if seconds else 0.0
@@ -331,10 +346,8 @@ def ablation(run: Run) -> pd.DataFrame:
                 common = [seed for seed in variant_runs[name] if seed in variant_runs["full"]]
                 if name == "full" or not common:
                     continue
-                gain = stats.paired_difference(
-                    per_query_values({s: variant_runs["full"][s] for s in common}, metric),
-                    per_query_values({s: variant_runs[name][s] for s in common}, metric),
-                )
+                gain = paired_gain([variant_runs["full"][s].folder for s in common],
+                                   [variant_runs[name][s].folder for s in common], metric)
                 table.loc[i, [f"{metric} gain", f"{metric} gain low", f"{metric} gain high"]] = (
                     gain.estimate, gain.low, gain.high)
     if rows:
