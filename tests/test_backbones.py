@@ -89,13 +89,19 @@ def test_random_init_backbones_give_pooled_features(name, feature_dim, mean, std
 
 
 def test_resnet50_imagenet_weights_missing_names_the_file_and_folder(tmp_path, monkeypatch):
+    import socket
+
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with socket.socket() as probe:  # offline: the download is refused at once (never the real internet)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("ZSB_RESNET50_URL", f"http://127.0.0.1:{port}/resnet50-0676ba61.pth")
     with pytest.raises(WeightsError) as error:
         build_backbone("resnet50", "imagenet")
     message = str(error.value)
     assert "resnet50-0676ba61.pth" in message
     assert str(tmp_path / "hub" / "checkpoints") in message
-    assert "https://download.pytorch.org/models/resnet50-0676ba61.pth" in message
+    assert f"downloading it from http://127.0.0.1:{port}/resnet50-0676ba61.pth failed" in message
 
 
 def test_resnet50_imagenet_weights_are_read_from_the_local_hub_cache(tmp_path, monkeypatch):

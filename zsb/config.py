@@ -40,6 +40,7 @@ ARTIFACTS: dict[str, tuple[str, ...]] = {
     "frozen_features": ("manifest",),  # features/frozen.pt + metrics_frozen.json: the pretrained features (04)
     "features": ("checkpoint",),  # features/trained.pt + metrics.json + tables: the trained model's (04, 05)
     "seed_metrics": ("features", "seed_checkpoints"),  # metrics_seeds.json + tables/seeds: over seeds (04)
+    "binary": ("features",),  # features/trained_seen.pt + metrics.json's "binary": ITQ codes (04_evaluate)
     "variants": ("features", "frozen_features", "seed_checkpoints"),  # ablation/<variant>/ per seed (06_ablation)
     "ablation_table": ("variants",),  # tables/ablation.csv: which variants are tabulated (06_ablation)
 }
@@ -121,6 +122,9 @@ class RunConfig:
                              "test-time flip: average each image's embedding with its mirror image's")
     eval_both_flips: bool = param(False, ("features", "frozen_features"),
                                   "also report the metrics of the other test-time flip setting (one pass)")
+    binary_bits: int = param(0, "binary",
+                             "0: none | bits of ITQ binary codes (SEM-PCYC's 64) fitted on the seen classes' training "
+                             "embeddings, ranked by Hamming distance and reported beside the real-valued result")
     # --- ablation (06_ablation) ---
     ablation_epochs: int = param(1, "variants", "epochs of each ablation variant, 0: same as epochs")
     ablation_variants: str = param(
@@ -258,6 +262,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "epochs": 6,
         "ablation_epochs": 3,
         "eval_both_flips": True,  # the papers' protocol (no flip) is the headline; the flip is reported beside
+        "binary_bits": 64,
     },
     **{
         name: {
@@ -272,6 +277,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "num_workers": 8,
             "cache_images": False,
             "eval_batch_size": 256,
+            "binary_bits": 64,
         }
         for name in ("sketchy_ext", "tuberlin_ext", "quickdraw_ext")
     },
@@ -368,6 +374,8 @@ def validated(values: Mapping[str, Any]) -> RunConfig:
             raise ConfigError(
                 f"unknown ablation variant {variant!r}; choose from {', '.join(ABLATION_VARIANTS)}"
             )
+    if cfg.binary_bits and not 0 < cfg.binary_bits <= cfg.embed_dim:
+        raise ConfigError(f"binary_bits={cfg.binary_bits}: use 0 (no binary codes) or at most embed_dim={cfg.embed_dim}")
     if cfg.image_size < 32:
         raise ConfigError(f"image_size={cfg.image_size} is too small; use 32 px or more")
     if cfg.classifier_scale <= 0:

@@ -20,7 +20,8 @@ from zsb.run.context import Run
 from zsb.run.stages import STAGES
 
 TINY = {"max_seen_classes": 3, "max_unseen_classes": 2, "max_per_class": 2, "image_size": 32, "epochs": 1,
-        "classes_per_batch": 3, "embed_dim": 16, "progress": False, "device": "cpu", "eval_batch_size": 4}
+        "binary_bits": 8, "classes_per_batch": 3, "embed_dim": 16, "progress": False, "device": "cpu",
+        "eval_batch_size": 4}
 OTHER_VALUE = {"benchmark": "sketchy_mini", "data_root": "/elsewhere", "split": "default", "backbone": "resnet50",
                "weights": "none", "kd_domains": "sketch", "ablation_variants": "full", "seeds": "0,4"}
 
@@ -103,8 +104,9 @@ def built(tmp_path_factory, synthetic_env):
     (lambda run: stages.prepare_knowledge(run), "knowledge"),
     (lambda run: stages.train(run), "checkpoint"),
     (lambda run: stages.embeddings(run, "frozen"), "frozen_features"),
-    (lambda run: stages.evaluate(run, "trained"), "features"),
-], ids=["manifest", "knowledge", "checkpoint", "frozen_features", "features"])
+    (lambda run: stages.embeddings(run, "trained"), "features"),
+    (lambda run: stages.evaluate(run, "trained"), "binary"),
+], ids=["manifest", "knowledge", "checkpoint", "frozen_features", "features", "metrics_and_binary_codes"])
 def test_a_stage_reads_only_parameters_its_artifact_declares(built, tmp_path, stage, artifact):
     """Building an artifact from scratch reads no parameter that its declaration (and its inputs') leaves out:
     an undeclared dependency would let a stale artifact be reused."""
@@ -114,7 +116,8 @@ def test_a_stage_reads_only_parameters_its_artifact_declares(built, tmp_path, st
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
     for path in {"manifest": [], "knowledge": ["knowledge.pt"], "checkpoint": ["checkpoints", "train_log.jsonl"],
-                 "frozen_features": ["features/frozen.pt"], "features": ["features/trained.pt"]}[artifact]:
+                 "frozen_features": ["features/frozen.pt"], "features": ["features/trained.pt"],
+                 "binary": ["features/trained.pt", "features/trained_seen.pt"]}[artifact]:
         target = copy / path
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     recording = RecordingConfig(cfg)

@@ -52,3 +52,43 @@ def test_a_gallery_image_that_fails_to_decode_is_dropped_and_counted(small_tree,
     assert record["other_flip"]["eval_hflip"] is True and record["eval_hflip"] is False
     assert set(record["other_flip"]["metrics"]) == set(record["metrics"])
     assert record["imagenet_overlap"]["photos_without_synset_id"] == len(gallery)
+
+
+def test_binary_codes_are_fitted_on_seen_training_embeddings_only(tmp_path, synthetic_env, monkeypatch):
+    import os
+
+    import numpy as np
+
+    from zsb import binary
+
+    os.environ["ZSB_CACHE"] = synthetic_env["ZSB_CACHE"]
+    cfg = resolve({"max_seen_classes": 3, "max_unseen_classes": 2, "max_per_class": 3, "image_size": 32,
+                   "epochs": 1, "classes_per_batch": 3, "embed_dim": 16, "binary_bits": 8, "weights": "none",
+                   "device": "cpu", "progress": False})
+    run = Run(tmp_path / "run", cfg)
+    fitted = []
+    real_fit = binary.fit_itq
+    monkeypatch.setattr(binary, "fit_itq", lambda x, **kw: fitted.append(np.array(x)) or real_fit(x, **kw))
+    stages.train(run)
+    summary = stages.evaluate(run, "trained")
+
+    from zsb.data.datasets import ImageDataset
+
+    opened = []
+    real_load = ImageDataset._load
+    monkeypatch.setattr(ImageDataset, "_load", lambda self, i: opened.append(self.paths[i]) or real_load(self, i))
+    run.folder.features_path("trained_seen").unlink()
+    seen = stages.seen_embeddings(run)  # rebuilt: every image it opens is recorded
+    manifest = run.manifest
+    train_paths = set(manifest.train()["path"])
+    assert set(opened) == train_paths and len(seen["embeddings"]) == len(train_paths)
+    assert not train_paths & (set(manifest.queries()["path"]) | set(manifest.gallery()["path"]))
+    assert set(manifest.train()["class_name"]) <= set(manifest.seen_classes)
+    assert len(fitted) == 1 and np.array_equal(fitted[0], seen["embeddings"].numpy())
+    record = json.loads(run.folder.metrics_path().read_text())["binary"]
+    assert record["bits"] == 8 and record["bytes_per_item"] == 1 and record["real_valued_bytes_per_item"] == 64
+    assert record["fitted_on"]["seen_training_images"] == len(train_paths)
+    assert set(record["metrics"]) == set(summary) and 0 <= record["metrics"]["mAP@all"] <= 1
+    itq = real_fit(seen["embeddings"].numpy(), bits=8)
+    codes = binary.as_signed(itq.encode(stages.embeddings(run, "trained")["queries"].numpy()))
+    assert set(np.unique(codes)) == {-1.0, 1.0} and codes.shape[1] == 8

@@ -135,6 +135,11 @@ def benchmark_markdown(bench_dir: Path, results_root: Path | None = None) -> lis
         other = "with test-time flip" if metrics["other_flip"]["eval_hflip"] else "no test-time flip"
         rows.append({"model": f"fine-tuned, {p['epochs']} epochs, {other}, seed {p['seed']}",
                      **metrics["other_flip"]["metrics"]})
+    if "metrics" in metrics.get("binary", {}):
+        codes = metrics["binary"]
+        rows.append({"model": f"fine-tuned, {codes['bits']}-bit binary codes (ITQ, Hamming ranking; "
+                              f"{codes['bytes_per_item']} bytes per photo against {codes['real_valued_bytes_per_item']}), "
+                              f"seed {p['seed']}", **codes["metrics"]})
     if (bench_dir / "metrics_frozen.json").exists():
         frozen = json.loads((bench_dir / "metrics_frozen.json").read_text())
         rows.append({"model": f"frozen ImageNet features, {flip}", **frozen["metrics"]})

@@ -68,7 +68,7 @@ class Run:
         reads this run's manifest and class knowledge when it would make the same ones (every variant does today)."""
         changes = dict(ABLATION_VARIANTS[name])
         changes.setdefault("epochs", self.cfg.ablation_epochs or self.cfg.epochs)
-        cfg = self.cfg.replace(seeds="", **changes)
+        cfg = self.cfg.replace(seeds="", binary_bits=0, **changes)  # the ablation compares real-valued retrieval
         if cfg.settings("features") == self.cfg.settings("features"):
             return self
         shared = cfg.settings("knowledge") == self.cfg.settings("knowledge")
@@ -81,7 +81,7 @@ class Run:
         reads this run's manifest and class knowledge: the seed changes training only)."""
         if seed == self.cfg.seed:
             return self
-        cfg = self.cfg.replace(seeds="", seed=seed)
+        cfg = self.cfg.replace(seeds="", seed=seed, binary_bits=0)  # binary codes: of the first seed's model only
         run = Run(self.folder.seed(seed), cfg)
         run.folder.write_config(cfg)
         return run

@@ -30,7 +30,7 @@ from zsb.log import get_logger
 from zsb.data.imagenet import imagenet_overlap
 from zsb.metrics import AP_VARIANTS, evaluate_retrieval
 from zsb.model import ZSBModel
-from zsb import artifacts, stats
+from zsb import artifacts, binary, stats
 from zsb.run.context import Run, write_table
 from zsb.artifacts import RunFolder, suffix
 
@@ -40,7 +40,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "01_data": ("manifest",),
     "02_knowledge": ("knowledge",),
     "03_train": ("checkpoint", "seed_checkpoints"),
-    "04_evaluate": ("features", "frozen_features", "seed_metrics"),
+    "04_evaluate": ("features", "frozen_features", "seed_metrics", "binary"),
     "05_tsne": ("features", "frozen_features"),
     "06_ablation": ("ablation_table",),
 }
@@ -204,11 +204,52 @@ def evaluate(run: Run, which: str = "trained") -> dict[str, float]:
         "metrics": summary,
         "intervals": query_and_class_intervals(per_query, run.protocol),
     }
+    if which == "trained" and not frozen and run.cfg.binary_bits:
+        record["binary"] = binary_codes(run, features)
     if "queries_other_flip" in features:
         other = retrieval(features["queries_other_flip"], features["gallery_other_flip"]).summary()
         record["other_flip"] = {"eval_hflip": not run.cfg.eval_hflip, "metrics": other}
     atomic_write_json(run.folder.metrics_path(which), record)
     return summary
+
+
+def seen_embeddings(run: Run) -> dict[str, torch.Tensor]:
+    """The trained model's embeddings of the seen classes' training images (``features/trained_seen.pt``): what
+    ITQ is fitted on, never an evaluation image. ``index`` holds the rows of ``manifest.train()`` kept."""
+    def compute() -> dict[str, torch.Tensor]:
+        frame = run.manifest.train()
+        loader = run.eval_loader(frame)
+        embedded = engine.extract_embeddings(trained_model(run).embed, loader, run.device, run.cfg.progress,
+                                             desc="trained seen", hflip=run.cfg.eval_hflip)
+        kept = ~loader.dataset.failed_mask()
+        return {"embeddings": embedded[kept], "index": torch.as_tensor(frame.index.to_numpy())[kept]}
+
+    return artifacts.cached_tensor(run.folder.features_path("trained_seen"), "features", run.cfg.settings("features"),
+                                   compute, "seen-class training features", logger)
+
+
+def binary_codes(run: Run, features: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Retrieval with ``binary_bits``-bit ITQ codes (:mod:`zsb.binary`) fitted on the seen classes' training
+    embeddings, ranked by Hamming distance (ties by gallery index): every metric of the real-valued result."""
+    seen = seen_embeddings(run)
+    if len(seen["embeddings"]) <= run.cfg.binary_bits:
+        reason = (f"ITQ with {run.cfg.binary_bits} bits needs more than {run.cfg.binary_bits} seen-class training "
+                  f"images, this run has {len(seen['embeddings'])}")
+        logger.warning(f"no binary codes: {reason} (a smoke run?); set binary_bits=0 to silence this")
+        return {"bits": run.cfg.binary_bits, "skipped": reason}
+    itq = binary.fit_itq(seen["embeddings"].numpy(), bits=run.cfg.binary_bits)
+    result = evaluate_retrieval(binary.as_signed(itq.encode(features["queries"].numpy())), features["queries_labels"],
+                                binary.as_signed(itq.encode(features["gallery"].numpy())), features["gallery_labels"],
+                                ap_variants=AP_VARIANTS)
+    return {
+        "method": f"ITQ, {run.cfg.binary_bits} bits, Hamming ranking",
+        "bits": run.cfg.binary_bits,
+        "fitted_on": {"seen_training_images": int(len(seen["embeddings"]))},
+        "bytes_per_item": run.cfg.binary_bits // 8,
+        "real_valued_bytes_per_item": int(features["gallery"].shape[1]) * 4,
+        "metrics": result.summary(),
+        "intervals": query_and_class_intervals(result.per_query, run.protocol),
+    }
 
 
 def retrieval_examples(run: Run, num_queries: int = 4, top: int = 10, seed: int = 0) -> dict[str, list]:
