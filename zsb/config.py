@@ -73,7 +73,8 @@ class RunConfig:
                              "on validation classes held out from the seen ones (make every choice here)")
     # --- backbone (the teacher, the frozen baseline and the student's initialisation) ---
     backbone: str = param("efficientnet_lite0", ("knowledge", "frozen_features"),
-                          "efficientnet_lite0: weights ship with pip | resnet50: the paper's")
+                          "efficientnet_lite0 | efficientnet_lite1 | efficientnet_lite2: weights ship with pip | "
+                          "resnet50: the paper's")
     weights: str = param("imagenet", ("knowledge", "frozen_features"),
                          "imagenet, a path to a state dict, or none (random init from a fixed seed: tests)")
     image_size: int = param(128, ("knowledge", "frozen_features"), "square input size in pixels")
