@@ -1,7 +1,8 @@
 """Command line: ``zsb reproduce`` runs the paper's pipeline for one benchmark; ``zsb tables`` regenerates the
 README's results table; ``zsb compare`` tabulates finished runs side by side, with the spread over seeds; ``zsb data check``
-compares a copy of a benchmark on disk with the release (exit status 0: it matches, 1: it differs). A user error prints
-one clear message (no traceback) and exits with status 2."""
+compares a copy of a benchmark on disk with the release (exit status 0: it matches, 1: it differs); ``zsb search``
+ranks photos by similarity to your own sketches. A user error prints one clear message (no traceback) and exits with
+status 2."""
 
 from __future__ import annotations
 
@@ -67,6 +68,28 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--no-verify", action="store_true", help="count files only, without decoding each one")
     chk.add_argument("--no-progress", action="store_true", help="turn the progress bar off")
     chk.add_argument("--all", action="store_true", help="list every difference (default: at most 20 of each kind)")
+
+    sea = commands.add_parser(
+        "search",
+        help="rank a folder of photos (or a run's test gallery) by similarity to your own sketches",
+        description="Embed the sketches with the fine-tuned model of a finished run (preprocessed as its evaluation "
+        "sketches) and rank the gallery by cosine similarity. The gallery's embeddings are kept in an index file "
+        "and reused: a later search embeds only the photos added or changed since. Per query, QUERY_STEM_ranked.csv "
+        "(rank, path, similarity) and QUERY_STEM_ranked.png (the top photos) are written to --out.",
+    )
+    sea.add_argument("queries", nargs="+", metavar="QUERY", help="sketch files: PNG or JPEG, any size, grayscale, RGB "
+                     "or RGBA (transparent pixels become white)")
+    sea.add_argument("--model", required=True, type=Path, metavar="RUN_DIR",
+                     help="a finished run folder (its config.json and checkpoints/last.pt)")
+    sea.add_argument("--gallery", required=True, metavar="FOLDER",
+                     help="folder of .jpg/.jpeg/.png photos, searched recursively; 'benchmark': the run's own test "
+                          "gallery (a folder named so: ./benchmark)")
+    sea.add_argument("--top", type=int, default=10, help="photos listed and shown per query (default: 10)")
+    sea.add_argument("--out", type=Path, default=Path("search_out"), help="output folder (default: ./search_out)")
+    sea.add_argument("--index", type=Path, metavar="FILE",
+                     help="index file of the gallery's embeddings (default: RUN_DIR/search/index-<key>.pt, rebuilt "
+                          "when the run is retrained); a FILE made by another model is refused")
+    sea.add_argument("--no-progress", action="store_true", help="turn progress bars off")
     return parser
 
 
@@ -80,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             return _reproduce(args)
         if args.command == "data":
             return _data_check(args)
+        if args.command == "search":
+            return _search(args)
         if args.command == "compare":
             from zsb.report.compare import write_comparison
 
@@ -105,6 +130,20 @@ def _data_check(args: argparse.Namespace) -> int:
                         progress=not args.no_progress)
     print(render_report(report, limit=None if args.all else 20), end="")
     return 0 if report.ok else 1
+
+
+def _search(args: argparse.Namespace) -> int:
+    from zsb.search import check_request, index_gallery, load_searcher, search, write_results
+
+    check_request(args.queries, args.top)
+    searcher = load_searcher(args.model, progress=not args.no_progress)
+    gallery = index_gallery(searcher, args.gallery, args.index, exclude=[args.out])
+    results = search(searcher, gallery, args.queries, args.top)
+    written = iter(write_results(results, args.out))
+    for query, rows in results.groupby("query", sort=False):
+        print(f"{query}: best {rows['path'].iloc[0]} (similarity {rows['similarity'].iloc[0]:.3f}); "
+              f"{next(written)}, {next(written)}")
+    return 0
 
 
 def _reproduce(args: argparse.Namespace) -> int:
