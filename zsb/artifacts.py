@@ -12,6 +12,7 @@ Layout of ``results/<benchmark>/runs/<run_id>/`` (:class:`RunFolder` is the one 
     tables/*.csv|md, figures/*.png  what gets published to results/<benchmark>/
     ablation/<variant>/             06_ablation: each variant, itself a run folder
     notebooks/<stage>.ipynb, stages/<stage>.json, timing.json, .lock    the driver's
+    logs/train_rank<r>.log          03_train in several processes: each process's output
 
 The rule: every artifact records the **settings** it was made from: the parameters its declaration in
 :mod:`zsb.config` names (``RunConfig.settings(artifact)``) plus anything else it depends on (the seen classes,
@@ -94,6 +95,10 @@ class RunFolder:
     @property
     def log_path(self) -> Path:
         return self.dir / LOG_NAME
+
+    def process_log(self, rank: int) -> Path:
+        """The output of training process ``rank`` when training runs in several (:mod:`zsb.distributed`)."""
+        return self.dir / "logs" / f"train_rank{rank}.log"
 
     def features_path(self, which: str) -> Path:
         return self.dir / "features" / f"{which}.pt"

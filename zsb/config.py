@@ -137,6 +137,8 @@ class RunConfig:
     cache_images: bool = param(True, EXECUTION, "keep decoded, resized images in memory (small benchmarks)")
     eval_batch_size: int = param(128, EXECUTION, "batch size of feature extraction")
     progress: bool = param(True, EXECUTION, "tqdm progress bars, plain text")
+    processes: int = param(1, EXECUTION, "training processes on this machine, one per GPU; above 1: data-parallel "
+                                         "under torchrun, the single process's result up to float rounding")
 
     def replace(self, **changes: Any) -> "RunConfig":
         return validated(dataclasses.asdict(self) | changes)
@@ -383,6 +385,8 @@ def validated(values: Mapping[str, Any]) -> RunConfig:
         raise ConfigError(f"classifier_scale={cfg.classifier_scale} must be positive")
     if not cfg.label_smoothing < 1:
         raise ConfigError(f"label_smoothing={cfg.label_smoothing} must be in [0, 1)")
+    if cfg.processes < 1:
+        raise ConfigError(f"processes={cfg.processes}: use 1 (one process) or more (data-parallel training)")
     if cfg.classes_per_batch < 2 or cfg.samples_per_domain < 1:
         raise ConfigError("a batch needs classes_per_batch >= 2 and samples_per_domain >= 1 (negatives and positives)")
     return cfg

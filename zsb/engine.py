@@ -4,7 +4,8 @@ Training fine-tunes one :class:`~zsb.model.ZSBModel` end to end with the paper's
 domain-balanced batches. Every epoch ends with an atomic checkpoint and one JSON line in ``train_log.jsonl``;
 a run interrupted at any point resumes from the last complete epoch. All randomness of an epoch (batch
 composition, augmentation, random mining) is derived from ``(seed, epoch)``, so on CPU a resumed run ends
-with exactly the weights of an uninterrupted one.
+with exactly the weights of an uninterrupted one. In data-parallel training (:mod:`zsb.distributed`) every process
+runs this loop on the same batches, embeds its share of each and makes the single process's update; rank 0 writes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -37,6 +38,9 @@ from zsb.losses import (
 from zsb.model import ZSBModel, ZSBOutput
 from zsb.artifacts import RunFolder
 from zsb.trainlog import read_log, write_log
+
+if TYPE_CHECKING:
+    from zsb.distributed import Ranks
 
 logger = get_logger(__name__)
 
@@ -130,6 +134,7 @@ def train(
     class_knowledge: torch.Tensor | None = None,
     teacher: torch.nn.Module | None = None,
     resume: bool = True,
+    ranks: Ranks | None = None,
 ) -> list[dict]:
     """Train ``model`` for ``cfg.epochs`` epochs; return the per-epoch log records.
 
@@ -141,6 +146,8 @@ def train(
         class_knowledge: ``(num_seen_classes, 1000)`` precomputed class-oriented knowledge (teacher="precomputed").
         teacher: a frozen pretrained backbone run on every batch instead (teacher="online", the SAKE-style baseline).
         resume: continue from ``checkpoints/last.pt`` when it exists (it must come from the same configuration).
+        ranks: this process's place in data-parallel training: it embeds its share of every batch, and only rank 0
+            writes the checkpoint, the log and progress; None: a single process.
     """
     folder = RunFolder(out_dir)
     device = resolve_device(cfg.device)
@@ -156,14 +163,17 @@ def train(
     base_lrs = [group["lr"] for group in optimizer.param_groups]
 
     checkpoint_path, log_path = folder.checkpoint_path, folder.log_path
-    for stale in checkpoint_path.parent.glob(f".{checkpoint_path.name}.*.tmp"):
-        stale.unlink()  # a checkpoint write cut short by a kill; the previous checkpoint is intact
+    writes = ranks is None or ranks.rank == 0
+    if writes:
+        for stale in checkpoint_path.parent.glob(f".{checkpoint_path.name}.*.tmp"):
+            stale.unlink()  # a checkpoint write cut short by a kill; the previous checkpoint is intact
     history: list[dict] = []
     start_epoch = 0
     if resume and checkpoint_path.exists():
         start_epoch = load_checkpoint(checkpoint_path, model, cfg, optimizer)
         history = [r for r in read_log(log_path) if r["epoch"] <= start_epoch]
-    write_log(log_path, history)
+    if writes:
+        write_log(log_path, history)
 
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         seed_everything(epoch_seed(cfg.seed, epoch))
@@ -174,13 +184,14 @@ def train(
         sums: dict[str, float] = {}
         seen_images = 0
         started = time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", ascii=True, disable=not cfg.progress, leave=False)
+        bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", ascii=True, disable=not (cfg.progress and writes),
+                   leave=False)
         for step_in_epoch, (images, labels, domains, _) in enumerate(bar):
             factor = learning_rate_factor(cfg.lr_schedule, (epoch - 1) * steps_per_epoch + step_in_epoch, total_steps)
             for group, base in zip(optimizer.param_groups, base_lrs):
                 group["lr"] = base * factor
             images, labels, domains = to_input(images, device), labels.to(device), domains.to(device)
-            values = train_step(model, optimizer, losses, cfg, images, labels, domains, class_knowledge, teacher)
+            values = train_step(model, optimizer, losses, cfg, images, labels, domains, class_knowledge, teacher, ranks)
             for name, value in values.items():
                 sums[name] = sums.get(name, 0.0) + value * len(labels)
             seen_images += len(labels)
@@ -195,35 +206,47 @@ def train(
             "failed_images": int(getattr(loader.dataset, "num_failed", 0)),
         }
         history.append(record)
-        save_checkpoint(checkpoint_path, model, cfg, optimizer, epoch)
-        write_log(log_path, history)
-        logger.info(json.dumps(record))
+        if writes:
+            save_checkpoint(checkpoint_path, model, cfg, optimizer, epoch)
+            write_log(log_path, history)
+            logger.info(json.dumps(record))
     return history
 
 
-def train_step(model, optimizer, losses, cfg, images, labels, domains, class_knowledge=None, teacher=None):
+def train_step(model, optimizer, losses, cfg, images, labels, domains, class_knowledge=None, teacher=None, ranks=None):
     """One optimisation step on one domain-balanced batch; returns the loss terms as floats.
 
-    The networks run in ``cfg.precision`` (see :func:`autocast`); the losses are always computed in fp32."""
+    The networks run in ``cfg.precision`` (see :func:`autocast`); the losses are always computed in fp32. With
+    ``ranks`` (data-parallel training) the networks run on this process's share of the batch, their outputs are
+    gathered from every process, and the gradients averaged over them: the losses and the update are the single
+    process's (:mod:`zsb.distributed`)."""
+    share = ranks.share(images, domains) if ranks is not None else None
     with autocast(cfg.precision, images.device):
-        output = model(images)
-        targets = knowledge_targets(cfg, labels, images, class_knowledge, teacher)
+        output = share(model) if share is not None else model(images)
+        targets = knowledge_targets(cfg, labels, images, class_knowledge, teacher, share)
     output = ZSBOutput(*(tensor.float() for tensor in (output.embedding, output.class_logits, output.imagenet_logits)))
     terms = losses(output, labels, domains, targets)
     optimizer.zero_grad(set_to_none=True)
     terms["total"].backward()
+    if ranks is not None:
+        ranks.average_gradients(model)
     optimizer.step()
     return {name: float(value.detach()) for name, value in terms.items()}
 
 
-def knowledge_targets(cfg, labels, images, class_knowledge, teacher) -> torch.Tensor | None:
+def knowledge_targets(cfg, labels, images, class_knowledge, teacher, share=None) -> torch.Tensor | None:
     """The knowledge-preservation targets of a batch: the class's precomputed knowledge row, or (online
-    baseline) the frozen teacher's softmax(z / T) on the batch itself."""
+    baseline) the frozen teacher's softmax(z / T) on the batch itself (run on this process's ``share`` of it and
+    gathered, in data-parallel training)."""
     if not cfg.w_knowledge:
         return None
     if cfg.teacher == "online":
+        def logits(x: torch.Tensor) -> torch.Tensor:
+            return teacher.imagenet_head(teacher(x))
+
         with torch.no_grad():
-            return F.softmax(teacher.imagenet_head(teacher(images)).float() / cfg.kd_temperature, dim=1)
+            z = share(logits) if share is not None else logits(images)
+            return F.softmax(z.float() / cfg.kd_temperature, dim=1)
     return class_knowledge[labels]
 
 
@@ -264,6 +287,14 @@ def save_checkpoint(path: Path, model: ZSBModel, cfg: RunConfig, optimizer, epoc
     )
 
 
+def other_parameters_error(path: Path) -> WeightsError:
+    """The refusal of a checkpoint trained with other parameters than the run's: it is never overwritten."""
+    return WeightsError(
+        f"checkpoint {path} was trained with other parameters than this run's. It is left untouched; "
+        "start this configuration in a new run folder (or pass --force to retrain here)."
+    )
+
+
 def load_checkpoint(path: Path, model: ZSBModel, cfg: RunConfig | None = None, optimizer=None) -> int:
     """Restore model (and optimizer) state; return the checkpoint's epoch.
 
@@ -277,10 +308,7 @@ def load_checkpoint(path: Path, model: ZSBModel, cfg: RunConfig | None = None, o
             f"{model.architecture()}. Use the run folder that matches these parameters, or a new one."
         )
     if cfg is not None and saved["settings"] != checkpoint_identity(model, cfg)["settings"]:
-        raise WeightsError(
-            f"checkpoint {path} was trained with other parameters than this run's. It is left untouched; "
-            "start this configuration in a new run folder (or pass --force to retrain here)."
-        )
+        raise other_parameters_error(path)
     model.load_state_dict(state["model"])
     if optimizer is not None and "optimizer" in state:
         optimizer.load_state_dict(state["optimizer"])

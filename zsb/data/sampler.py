@@ -118,6 +118,21 @@ class DomainBalancedBatchSampler(Sampler[list[int]]):
             yield batch
 
 
+def rank_share(domains: Sequence[int], rank: int, world_size: int) -> list[int]:
+    """The positions of a domain-balanced batch that process ``rank`` of ``world_size`` embeds in data-parallel
+    training (:mod:`zsb.distributed`), in batch order: the batch's sketches and its photos are each cut into
+    ``world_size`` consecutive runs whose lengths differ by at most one, and the process takes run ``rank`` of both.
+    So it holds as many sketches as photos (give or take one) and, a batch being listed class by class, the sketches
+    and photos of the same classes. The shares of all processes make up the batch, each position once."""
+    share: list[int] = []
+    for domain in (SKETCH, PHOTO):
+        positions = [i for i, d in enumerate(domains) if d == domain]
+        size, extra = divmod(len(positions), world_size)
+        start = rank * size + min(rank, extra)
+        share += positions[start : start + size + (rank < extra)]
+    return sorted(share)
+
+
 def _check_positive(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from zsb import engine
+from zsb import distributed, engine
 from zsb.backbones import to_device
 from zsb.data.manifest import Manifest
 from zsb.data.registry import get_benchmark
@@ -86,8 +86,15 @@ def train_seeds(run: Run, resume: bool = True) -> pd.DataFrame:
 
 def train(run: Run, resume: bool = True) -> list[dict]:
     """Fine-tune the model with the three losses for the run's ``seed``; checkpoint and log every epoch (see
-    :func:`engine.train`)."""
+    :func:`engine.train`). With ``processes`` above 1, the manifest and class knowledge are made here and training
+    runs in that many processes under torchrun (:mod:`zsb.distributed`), each of which calls this function."""
     c = run.cfg
+    ranks = distributed.Ranks.current()
+    if c.processes > 1 and ranks is None:
+        if c.w_knowledge and c.teacher == "precomputed":
+            prepare_knowledge(run)
+        logger.info(f"training {len(run.manifest.train())} images of {run.dir} in {c.processes} processes")
+        return distributed.launch(run, resume)
     engine.seed_everything(c.seed)
     model = run.model()
     frame = run.manifest.train().reset_index(drop=True)
@@ -111,7 +118,7 @@ def train(run: Run, resume: bool = True) -> list[dict]:
     elif c.w_knowledge:
         teacher = run.backbone()
     return engine.train(model, loader_for_epoch, c, run.dir, class_knowledge=class_knowledge, teacher=teacher,
-                        resume=resume)
+                        resume=resume, ranks=ranks)
 
 
 def trained_model(run: Run) -> ZSBModel:
