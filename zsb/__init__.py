@@ -7,3 +7,10 @@ predictions prepared once, before training.
 """
 
 __version__ = "0.1.0"
+
+
+def load_model(dest, device="cpu"):
+    """The model of an export folder made by ``zsb export`` (hashes checked): see :func:`zsb.export.load_model`."""
+    from zsb.export import load_model as _load_model
+
+    return _load_model(dest, device)

@@ -1,7 +1,8 @@
 """Command line: ``zsb reproduce`` runs the paper's pipeline for one benchmark; ``zsb tables`` regenerates the
 README's results table; ``zsb compare`` tabulates finished runs side by side, with the spread over seeds; ``zsb data check``
 compares a copy of a benchmark on disk with the release (exit status 0: it matches, 1: it differs); ``zsb search``
-ranks photos by similarity to your own sketches. A user error prints one clear message (no traceback) and exits with
+ranks photos by similarity to your own sketches; ``zsb export`` writes a finished run's model as a self-contained,
+hash-checked folder. A user error prints one clear message (no traceback) and exits with
 status 2."""
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     sea.add_argument("queries", nargs="+", metavar="QUERY", help="sketch files: PNG or JPEG, any size, grayscale, RGB "
                      "or RGBA (transparent pixels become white)")
     sea.add_argument("--model", required=True, type=Path, metavar="RUN_DIR",
-                     help="a finished run folder (its config.json and checkpoints/last.pt)")
+                     help="a finished run folder (its config.json and checkpoints/last.pt), or a folder made by "
+                          "zsb export")
     sea.add_argument("--gallery", required=True, metavar="FOLDER",
                      help="folder of .jpg/.jpeg/.png photos, searched recursively; 'benchmark': the run's own test "
                           "gallery (a folder named so: ./benchmark)")
@@ -88,8 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
     sea.add_argument("--out", type=Path, default=Path("search_out"), help="output folder (default: ./search_out)")
     sea.add_argument("--index", type=Path, metavar="FILE",
                      help="index file of the gallery's embeddings (default: RUN_DIR/search/index-<key>.pt, rebuilt "
-                          "when the run is retrained); a FILE made by another model is refused")
+                          "when the run is retrained; for an exported model $ZSB_CACHE/search/<weights>/"
+                          "index-<key>.pt); a FILE made by another model is refused")
     sea.add_argument("--no-progress", action="store_true", help="turn progress bars off")
+
+    exp = commands.add_parser(
+        "export",
+        help="write a finished run's trained model as safetensors, with its config, metrics and a model card",
+        description="Write DEST/model.safetensors (the trained weights; no pickle), config.json, metrics.json "
+        "(and metrics_seeds.json), a model card README.md and export.json (the SHA-256 of every file, checked on "
+        "loading: zsb.load_model(DEST), zsb search --model DEST). The run must be trained to its last epoch and "
+        "evaluated (04_evaluate). An existing non-empty DEST is refused; --force replaces an earlier zsb export "
+        "(never any other folder).",
+    )
+    exp.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a finished run folder made by zsb reproduce")
+    exp.add_argument("dest", type=Path, metavar="DEST", help="the folder to create")
+    exp.add_argument("--force", action="store_true", help="replace DEST when it holds an earlier zsb export")
     return parser
 
 
@@ -105,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
             return _data_check(args)
         if args.command == "search":
             return _search(args)
+        if args.command == "export":
+            from zsb.export import export_run
+
+            dest = export_run(args.run_dir, args.dest, force=args.force)
+            print(f"exported the model of {args.run_dir} to {dest} (load it with zsb.load_model({str(dest)!r}))")
+            return 0
         if args.command == "compare":
             from zsb.report.compare import write_comparison
 

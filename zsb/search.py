@@ -1,6 +1,7 @@
 """Search photos with your own sketch: ``zsb search`` and the functions notebooks/07_search.ipynb calls.
 
-A :class:`Searcher` (:func:`load_searcher`) is the fine-tuned model of a finished run folder. It embeds an image
+A :class:`Searcher` (:func:`load_searcher`) is the fine-tuned model of a finished run folder, or of a folder made by
+``zsb export`` (:mod:`zsb.export`: its hashes are checked first; it has no benchmark gallery). It embeds an image
 exactly as the run's evaluation does: transparent pixels painted white, the backbone's preprocessing at the run's
 ``image_size`` (:func:`zsb.data.transforms.build_transform` with ``train=False``; the images uncached, as with
 ``cache_images=False``), and the run's test-time flip (``eval_hflip``).
@@ -8,8 +9,11 @@ exactly as the run's evaluation does: transparent pixels painted white, the back
 The gallery (:func:`index_gallery`) is a folder of photos searched recursively (``.jpg``, ``.jpeg``, ``.png``, any
 case), or ``"benchmark"``: the run's own evaluation gallery (the manifest's gallery rows). Its embeddings are kept
 in an index file, by default ``<run_dir>/search/index-<key>.pt`` (key: ``benchmark``, or the first 16 hex digits of
-the SHA-256 of the gallery folder's absolute path): the photos' folder is never written to, and each model keeps its
-own indexes. The index records the model's identity (the SHA-256 of ``checkpoints/last.pt``, and ``eval_hflip``)
+the SHA-256 of the gallery folder's absolute path); an exported model's, which is never written into the export
+folder, in ``$ZSB_CACHE/search/<weights>/index-<key>.pt`` (default ``~/.cache/zsb``; ``<weights>``: the first 16 hex
+digits of the SHA-256 of ``model.safetensors``). The photos' folder is never written to, and each model keeps its
+own indexes. The index records the model's identity (the SHA-256 of ``checkpoints/last.pt``, or for an export of
+``model.safetensors``, and ``eval_hflip``)
 and, per photo, its path relative to the gallery (the manifest's path for the benchmark), size and modification
 time: a later search embeds only the photos added or changed since, and drops the removed ones. Every write is
 atomic and a long indexing run saves its progress every :data:`SAVE_INTERVAL_S` seconds, so an interruption loses
@@ -81,7 +85,7 @@ class Searcher:
     ``transform`` turns an RGB PIL image into the model's input; ``identity`` is what decides the embeddings (an
     index made with another identity is another model's); ``hflip`` averages each embedding with its mirror
     image's; ``run`` is the run folder the model comes from (the home of its indexes and of the benchmark gallery),
-    or None."""
+    or None; ``index_home`` is where its indexes live when it has no run folder (an exported model)."""
 
     model: ZSBModel
     transform: Callable[[Image.Image], torch.Tensor]
@@ -92,6 +96,7 @@ class Searcher:
     num_workers: int = 0
     progress: bool = True
     run: Run | None = None
+    index_home: Path | None = None
 
     def embed(self, paths: Sequence[str], desc: str = "embedding") -> tuple[torch.Tensor, torch.Tensor]:
         """(N, dim) float32 unit embeddings of the images at ``paths``, and the (N,) mask of the images that could
@@ -138,8 +143,13 @@ def read_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
 
 
 def load_searcher(run_dir: str | os.PathLike, progress: bool | None = None) -> Searcher:
-    """The fine-tuned model of the finished run in ``run_dir`` (its config.json and checkpoints/last.pt), embedding
-    as the run's evaluation does. ``progress``: tqdm bars (None: the run's setting)."""
+    """The fine-tuned model of the finished run in ``run_dir`` (its config.json and checkpoints/last.pt), or of the
+    export folder ``run_dir`` (``zsb export``), embedding as the run's evaluation does. ``progress``: tqdm bars
+    (None: the run's setting)."""
+    from zsb import export
+
+    if (Path(run_dir) / export.MANIFEST_NAME).is_file():  # an export (a damaged export.json: a clear ExportError)
+        return _exported_searcher(Path(run_dir), progress)
     folder = RunFolder(Path(run_dir))
     if not folder.config_path.is_file():
         raise ZSBError(f"{folder.dir} is not a run folder: it has no {CONFIG_NAME}. Pass the folder of a finished "
@@ -154,6 +164,24 @@ def load_searcher(run_dir: str | os.PathLike, progress: bool | None = None) -> S
     transform = build_transform(BACKBONES[cfg.backbone].preprocessing, cfg.image_size, train=False)
     return Searcher(model, transform, identity, run.device, hflip=cfg.eval_hflip, batch_size=cfg.eval_batch_size,
                     num_workers=cfg.num_workers, progress=cfg.progress if progress is None else progress, run=run)
+
+
+def _exported_searcher(folder: Path, progress: bool | None) -> Searcher:
+    """A searcher of the exported model in ``folder``: its device, batch size and workers from its config.json."""
+    from zsb.backbones import resolve_device, to_device
+    from zsb.data.synthetic.cache import default_cache_dir
+    from zsb.export import load_model
+
+    exported = load_model(folder)
+    parameters = exported.config
+    device = resolve_device("cpu" if parameters.get("device") == "cpu" else "auto")  # the run's GPU may be absent
+    to_device(exported.model, device)
+    pre = exported.preprocessing
+    identity = canonical_json({"weights_sha256": exported.weights_sha256, "eval_hflip": pre.hflip})
+    return Searcher(exported.model, pre.transform(), identity, device, hflip=pre.hflip,
+                    batch_size=int(parameters.get("eval_batch_size", 64)), num_workers=0,
+                    progress=bool(parameters.get("progress", True)) if progress is None else progress,
+                    index_home=default_cache_dir() / "search" / exported.weights_sha256[:16])
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -195,10 +223,11 @@ def is_benchmark(gallery: str | os.PathLike) -> bool:
 
 def default_index_path(searcher: Searcher, gallery: str | os.PathLike) -> Path:
     """Where the index of ``gallery`` lives when none is named: ``<run_dir>/search/index-<key>.pt``."""
-    if searcher.run is None:
+    home = searcher.run.dir / "search" if searcher.run is not None else searcher.index_home
+    if home is None:
         raise ConfigError("this searcher has no run folder to keep its index in; name an index file.")
     key = BENCHMARK if is_benchmark(gallery) else hashlib.sha256(str(Path(gallery).resolve()).encode()).hexdigest()[:16]
-    return searcher.run.dir / "search" / f"index-{key}.pt"
+    return home / f"index-{key}.pt"
 
 
 def index_gallery(searcher: Searcher, gallery: str | os.PathLike, index: str | os.PathLike | None = None,
@@ -258,7 +287,8 @@ def _gallery_photos(searcher: Searcher, gallery: str | os.PathLike,
     """The gallery's photos in gallery order, and its files that are gone (a benchmark photo deleted since)."""
     if is_benchmark(gallery):
         if searcher.run is None:
-            raise ConfigError("the benchmark gallery is a run's: load the searcher with load_searcher(run_dir).")
+            raise ConfigError("the benchmark gallery is a run's, and an exported model has none: pass a folder of "
+                              "photos, or search with the run folder itself (--model RUN_DIR).")
         named = [(path, path) for path in searcher.run.manifest.gallery()["path"]]
     else:
         root = Path(gallery)
