@@ -35,6 +35,7 @@ import pytest
 import torch
 
 from data.trees import truncate, write_image
+from zsb.backbones import BACKBONES
 from zsb import engine, trainlog
 from zsb.driver import markers, notebooks
 from zsb.cli import main
@@ -262,7 +263,7 @@ def test_06_non_image_file_is_ignored_with_a_warning_and_counted(damaged_release
 @pytest.mark.parametrize("args, fragments", [
     (["--benchmark", "sketchy"], ["unknown benchmark 'sketchy'", "valid benchmarks: sketchy_ext"]),
     (["--split", "sempcyc25"], ["unknown split 'sempcyc25' for benchmark 'synthetic'", "choose one of default"]),
-    (["--set", "backbone=resnet18"], ["unknown backbone 'resnet18'", "choose one of efficientnet_lite0, resnet50"]),
+    (["--set", "backbone=resnet18"], ["unknown backbone 'resnet18'", "choose one of " + ", ".join(BACKBONES)]),
     (["--stages", "01_data,03_trian"], ["unknown stage '03_trian'", "choose from 01_data, 02_knowledge, 03_train"]),
 ], ids=["benchmark", "split", "backbone", "stage"])
 def test_07_unknown_benchmark_split_backbone_or_stage(cli, results, args, fragments):
