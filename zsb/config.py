@@ -377,8 +377,8 @@ def validated(values: Mapping[str, Any]) -> RunConfig:
             raise ConfigError(
                 f"unknown ablation variant {variant!r}; choose from {', '.join(ABLATION_VARIANTS)}"
             )
-    if cfg.binary_bits and not 0 < cfg.binary_bits <= cfg.embed_dim:
-        raise ConfigError(f"binary_bits={cfg.binary_bits}: use 0 (no binary codes) or at most embed_dim={cfg.embed_dim}")
+    if cfg.binary_bits < 0:
+        raise ConfigError(f"binary_bits={cfg.binary_bits}: use 0 (no binary codes) or a number of bits such as 64")
     if cfg.image_size < 32:
         raise ConfigError(f"image_size={cfg.image_size} is too small; use 32 px or more")
     if cfg.classifier_scale <= 0:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import sys
 from pathlib import Path
 
@@ -88,6 +90,8 @@ def test_a_validation_run_never_reads_a_test_class_file(sketchy_mini_root, tmp_p
     assert any("sketchy-mini" in path for path in opened), "the recorder saw no data file"
     assert [path for path in opened if inside_test_folder(path)] == []
     assert set(run.manifest.unseen_classes) <= set(validation_classes(_seen_on_disk(sketchy_mini_root)))
+    binary = json.loads(run.folder.metrics_path().read_text())["binary"]  # the preset's 64 bits, a 16-d embedding
+    assert binary["bits"] == 64 and "at least 64 dimensions" in binary["skipped"]
 
     in_test_mode = opened_during(lambda: build_manifest("sketchy_mini", sketchy_mini_root, max_per_class=1,
                                                         max_unseen_classes=1, verify_images=True))

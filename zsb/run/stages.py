@@ -238,21 +238,27 @@ def seen_embeddings(run: Run) -> dict[str, torch.Tensor]:
 def binary_codes(run: Run, features: dict[str, torch.Tensor]) -> dict[str, Any]:
     """Retrieval with ``binary_bits``-bit ITQ codes (:mod:`zsb.binary`) fitted on the seen classes' training
     embeddings, ranked by Hamming distance (ties by gallery index): every metric of the real-valued result."""
+    bits = run.cfg.binary_bits
+    if bits > run.cfg.embed_dim:
+        reason = (f"ITQ with {bits} bits needs an embedding of at least {bits} dimensions, this run has "
+                  f"{run.cfg.embed_dim}")
+        logger.warning(f"no binary codes: {reason}; set binary_bits=0 to silence this")
+        return {"bits": bits, "skipped": reason}
     seen = seen_embeddings(run)
-    if len(seen["embeddings"]) <= run.cfg.binary_bits:
-        reason = (f"ITQ with {run.cfg.binary_bits} bits needs more than {run.cfg.binary_bits} seen-class training "
-                  f"images, this run has {len(seen['embeddings'])}")
+    if len(seen["embeddings"]) <= bits:
+        reason = (f"ITQ with {bits} bits needs more than {bits} seen-class training images, this run has "
+                  f"{len(seen['embeddings'])}")
         logger.warning(f"no binary codes: {reason} (a smoke run?); set binary_bits=0 to silence this")
-        return {"bits": run.cfg.binary_bits, "skipped": reason}
-    itq = binary.fit_itq(seen["embeddings"].numpy(), bits=run.cfg.binary_bits)
+        return {"bits": bits, "skipped": reason}
+    itq = binary.fit_itq(seen["embeddings"].numpy(), bits=bits)
     result = evaluate_retrieval(binary.as_signed(itq.encode(features["queries"].numpy())), features["queries_labels"],
                                 binary.as_signed(itq.encode(features["gallery"].numpy())), features["gallery_labels"],
                                 ap_variants=AP_VARIANTS)
     return {
-        "method": f"ITQ, {run.cfg.binary_bits} bits, Hamming ranking",
-        "bits": run.cfg.binary_bits,
+        "method": f"ITQ, {bits} bits, Hamming ranking",
+        "bits": bits,
         "fitted_on": {"seen_training_images": int(len(seen["embeddings"]))},
-        "bytes_per_item": run.cfg.binary_bits // 8,
+        "bytes_per_item": bits // 8,
         "real_valued_bytes_per_item": int(features["gallery"].shape[1]) * 4,
         "metrics": result.summary(),
         "intervals": query_and_class_intervals(result.per_query, run.protocol),
