@@ -241,7 +241,7 @@ def ablation_markdown(table, protocol: list[str]) -> str:
             shown[f"gain, {header}"] = "" if math.isnan(gain) else (
                 f"{gain:+.3f} [{number(row, f'{metric} gain low'):+.3f}, {number(row, f'{metric} gain high'):+.3f}]")
         rows.append(shown)
-    return pd.DataFrame(rows).to_markdown(index=False)
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)  # keep 0.600 as written
 
 
 def protocol_table(frame, key: str, protocol: list[str], leading: tuple[str, ...] = (),
