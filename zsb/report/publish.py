@@ -199,8 +199,9 @@ def headline_rows(model: str, metrics: dict, seeds: dict | None, protocol: list[
     the 95% bootstrap intervals over queries and over classes (pooled over seeds)."""
     if seeds is not None:
         entries = seeds["metrics"]
-        label = f"{model}, seeds {','.join(map(str, seeds['seeds']))}"
-        value_row = {"model": f"{label}: mean ± sd" if len(seeds["seeds"]) > 1 else label,
+        several = len(seeds["seeds"]) > 1
+        label = f"{model}, seed{'s' if several else ''} {','.join(map(str, seeds['seeds']))}"
+        value_row = {"model": f"{label}: mean ± sd" if several else label,
                      **{m: format_mean_sd(e["mean"], e["sd"]) for m, e in entries.items()}}
         intervals = {m: e["interval"] for m, e in entries.items()}
     else:
@@ -251,9 +252,10 @@ def protocol_table(frame, key: str, protocol: list[str], leading: tuple[str, ...
     from zsb.metrics import metric_header
 
     columns = [key, *leading, *[m for m in protocol if m in frame], *trailing]
-    shown = frame[columns].rename(columns=metric_header)
-    shown = shown.astype(object).where(shown.notna(), None)  # a cell a paper does not give stays empty
-    return shown.to_markdown(index=False, floatfmt=".3f", missingval="")
+    shown = frame[columns].rename(columns=metric_header).astype(object)
+    shown = shown.map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v))  # a cell a paper does
+                      else f"{v:.3f}" if isinstance(v, float) else v)  # not give stays empty; numbers as 0.450
+    return shown.to_markdown(index=False, disable_numparse=True)
 
 
 def update_readme(readme: Path, results_root: Path) -> None:
