@@ -226,11 +226,14 @@ def test_two_launchers_train_as_two_machines(prepared, uninterrupted, tmp_path, 
     run ends with the weights of the 2-process run on one machine (the same world size, the same reductions)."""
     run = copy_of(prepared, tmp_path, processes=2)
     endpoint = f"127.0.0.1:{free_port()}"
+    # torchrun sets OMP_NUM_THREADS=1 for 2 processes on one machine (the reference run) but not for one process
+    # per machine: the same thread count gives the same reduction order, hence the same weights bit for bit
+    one_thread = {**synthetic_env, "OMP_NUM_THREADS": "1"}
     launchers = [
         subprocess.Popen([*TORCHRUN, "--nnodes", "2", "--nproc-per-node", "1", "--node-rank", str(node),
                           "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "zsb-test",
                           "-m", "zsb.distributed", str(run.dir)],
-                         env=synthetic_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                         env=one_thread, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for node in (0, 1)
     ]
     outputs = [launcher.communicate(timeout=300)[0] for launcher in launchers]
