@@ -11,6 +11,7 @@ settings, :mod:`zsb.artifacts`) is built first with the run's parameters, so any
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -220,6 +221,20 @@ def evaluate(run: Run, which: str = "trained") -> dict[str, float]:
     return summary
 
 
+def evaluated(run: Run) -> dict[str, float]:
+    """The trained model's metrics: read from ``metrics.json`` when it was written for the run's current features
+    (and binary codes), else :func:`evaluate` first. The notebooks evaluate a run and then summarise its seeds and
+    its ablation, which must not rank, bootstrap and fit ITQ a second time."""
+    path = run.folder.metrics_path("trained")
+    if path.exists():
+        record = json.loads(path.read_text())
+        frozen = run.cfg.epochs == 0
+        fresh = record.get("fingerprint") == run.cfg.fingerprint("frozen_features" if frozen else "features")
+        if fresh and (frozen or not run.cfg.binary_bits or record.get("binary", {}).get("bits") == run.cfg.binary_bits):
+            return record["metrics"]
+    return evaluate(run, "trained")
+
+
 def seen_embeddings(run: Run) -> dict[str, torch.Tensor]:
     """The trained model's embeddings of the seen classes' training images (``features/trained_seen.pt``): what
     ITQ is fitted on, never an evaluation image. ``index`` holds the rows of ``manifest.train()`` kept."""
@@ -334,7 +349,7 @@ def evaluate_seeds(run: Run) -> pd.DataFrame:
     pooled 95% bootstrap intervals (over queries, and over classes) of each protocol metric. Writes
     ``metrics_seeds.json`` and ``tables/seeds``; returns the table (one row per seed, then the summary rows)."""
     runs = {seeded.cfg.seed: seeded for seeded in run.seed_runs()}
-    summaries = {seed: evaluate(seeded, "trained") for seed, seeded in runs.items()}
+    summaries = {seed: evaluated(seeded) for seed, seeded in runs.items()}
     labels = pd.read_csv(run.folder.per_query_path("trained"))["label"].to_numpy()
     record: dict[str, Any] = {"seeds": list(runs), "protocol": run.protocol, "metrics": {}}
     for metric in run.protocol:
@@ -354,7 +369,8 @@ def seeds_table(record: dict[str, Any]) -> pd.DataFrame:
     """The seeds table of a ``metrics_seeds.json`` record: one row per seed, then mean, sd and the pooled
     intervals' bounds (over queries and over classes)."""
     metrics = record["metrics"]
-    rows = [{"seed": str(seed), **{m: metrics[m]["values"][i] for m in metrics}} for i, seed in enumerate(record["seeds"])]
+    rows = [{"seed": str(seed), **{m: metrics[m]["values"][i] for m in metrics}}
+            for i, seed in enumerate(record["seeds"])]
     rows.append({"seed": "mean", **{m: metrics[m]["mean"] for m in metrics}})
     rows.append({"seed": "sd", **{m: metrics[m]["sd"] for m in metrics}})
     for kind in ("query", "class"):
@@ -381,7 +397,7 @@ def ablation(run: Run) -> pd.DataFrame:
             if variant.cfg.epochs:
                 history = train(variant)
                 seconds.append(sum(r["seconds"] for r in history) / max(len(history), 1))
-            summaries.append(evaluate(variant))
+            summaries.append(evaluated(variant))
         row: dict[str, Any] = {"variant": name, "seeds": len(seeds)}
         for metric in summaries[0]:
             mean, sd = stats.mean_sd([summary[metric] for summary in summaries])
