@@ -88,3 +88,20 @@ def test_precision_auto_resolves_to_bf16_exactly_where_the_cpu_has_bf16_units(tm
     assert cfg.precision == ("bf16" if native else "fp32")
     assert resolve({"device": "cpu", "precision": "fp32"}).precision == "fp32"
     assert resolve({"device": "cpu", "precision": "bf16"}).precision == "bf16"
+
+
+def test_num_workers_minus_one_is_the_available_cpus_less_one_per_process(monkeypatch):
+    import os
+
+    from zsb.config import resolve_workers, validated
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert resolve_workers(-1) == 15
+    assert resolve_workers(-1, processes=4) == 3
+    assert resolve_workers(3, processes=4) == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert resolve_workers(-1) == 0
+    with pytest.raises(ConfigError, match="num_workers=-2 must not be negative"):
+        validated({"num_workers": -2})
+    for name in ("sketchy_ext", "tuberlin_ext", "quickdraw_ext"):
+        assert PRESETS[name]["num_workers"] == -1 and PRESETS[name]["compile"] is True

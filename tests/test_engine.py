@@ -200,3 +200,17 @@ def test_test_time_flip_averages_an_image_and_its_mirror_and_is_mirror_invariant
     assert torch.allclose(flipped, expected, atol=1e-6)
     assert torch.allclose(flipped, of_mirrors, atol=1e-6)
     assert not torch.allclose(plain, flipped, atol=1e-3)
+
+
+@pytest.mark.parametrize("compile", [False, True])
+def test_compile_parameter_compiles_the_network_in_place(tmp_path, monkeypatch, compile):
+    """``compile=True`` hands the network to torch.compile in place (``Module.compile``: the checkpoint keeps its
+    keys). Compiling on CPU takes minutes, so the compiled arithmetic is checked on the GPU
+    (benchmarks/gpu_check.sh), not here."""
+    loader_for_epoch, knowledge = tiny_setup()
+    model, calls = tiny_model(), []
+    monkeypatch.setattr(model, "compile", lambda *args, **kwargs: calls.append((args, kwargs)))
+    engine.train(model, loader_for_epoch, CFG.replace(epochs=1, compile=compile), tmp_path, class_knowledge=knowledge)
+    assert calls == ([((), {})] if compile else [])
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["model"]
+    assert list(state) == list(tiny_model().state_dict())

@@ -133,12 +133,15 @@ class RunConfig:
         "comma-separated ablation variants to train and tabulate; variant:N runs only the first N seeds")
     # --- execution ---
     device: str = param("auto", EXECUTION, "auto | cpu | cuda")
-    num_workers: int = param(0, EXECUTION, "DataLoader worker processes")
+    num_workers: int = param(0, EXECUTION, "DataLoader worker processes; -1: the CPUs this process may use, less "
+                                           "one, shared among the training processes")
     cache_images: bool = param(True, EXECUTION, "keep decoded, resized images in memory (small benchmarks)")
     eval_batch_size: int = param(128, EXECUTION, "batch size of feature extraction")
     progress: bool = param(True, EXECUTION, "tqdm progress bars, plain text")
     processes: int = param(1, EXECUTION, "training processes on this machine, one per GPU; above 1: data-parallel "
                                          "under torchrun, the single process's result up to float rounding")
+    compile: bool = param(False, EXECUTION, "torch.compile the network before training (GPU: faster steps after a "
+                                            "compilation of a minute or two; CPU: rarely worth it)")
 
     def replace(self, **changes: Any) -> "RunConfig":
         return validated(dataclasses.asdict(self) | changes)
@@ -277,7 +280,8 @@ PRESETS: dict[str, dict[str, Any]] = {
             "lr_backbone": 1e-4,
             "ablation_epochs": 0,
             "device": "auto",
-            "num_workers": 8,
+            "num_workers": -1,
+            "compile": True,
             "cache_images": False,
             "eval_batch_size": 256,
             "binary_bits": 64,
@@ -303,8 +307,9 @@ def coerce(name: str, value: Any) -> Any:
         raise ConfigError(type_error_message(name, value, kind, RunConfig.__dataclass_fields__[name].default))
     if name in CHOICES and value not in CHOICES[name]:
         raise ConfigError(f"parameter {name}={value!r} is not one of {', '.join(CHOICES[name])}")
-    if kind in (int, float) and value < 0:
-        raise ConfigError(f"parameter {name}={value!r} must not be negative")
+    if kind in (int, float) and value < 0 and not (name == "num_workers" and value == -1):
+        raise ConfigError(f"parameter {name}={value!r} must not be negative"
+                          + (" (-1: one worker per available CPU, less one)" if name == "num_workers" else ""))
     return value
 
 
@@ -419,6 +424,17 @@ def resolve_precision(precision: str, device: str) -> str:
     from zsb.backbones import native_bf16, resolve_device
 
     return "bf16" if native_bf16(resolve_device(device)) else "fp32"
+
+
+def resolve_workers(num_workers: int, processes: int = 1) -> int:
+    """DataLoader workers per training process: ``num_workers``, or for -1 the CPUs this process may use
+    (``os.sched_getaffinity``) less one for the main process, divided among the ``processes``."""
+    if num_workers >= 0:
+        return num_workers
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(0, cpus // max(processes, 1) - 1)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

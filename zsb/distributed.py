@@ -80,7 +80,9 @@ class Ranks:
         return cls(dist.get_rank(), dist.get_world_size())
 
     def share(self, images: torch.Tensor, domains: torch.Tensor) -> "Share":
-        """This process's share of a global batch (:func:`zsb.data.sampler.rank_share`)."""
+        """This process's share of a global batch (:func:`zsb.data.sampler.rank_share`) of ``domains``: ``images``
+        holds the whole batch, or only this share (as the training loader's :class:`~zsb.data.sampler.SeededBatches`
+        loads it)."""
         shares = [rank_share(domains.tolist(), r, self.world_size) for r in range(self.world_size)]
         if not all(shares):
             raise ConfigError(
@@ -88,8 +90,11 @@ class Ranks:
                 "least one sketch. Use processes <= classes_per_batch x samples_per_domain."
             )
         order = torch.tensor([i for share in shares for i in share], device=images.device)
-        mine = torch.tensor(shares[self.rank], device=images.device)
-        return Share(self, to_input(images[mine], images.device), [len(s) for s in shares], torch.argsort(order))
+        if len(images) == len(domains):
+            images = images[torch.tensor(shares[self.rank], device=images.device)]
+        elif len(images) != len(shares[self.rank]):
+            raise ValueError(f"{len(images)} images are neither the batch ({len(domains)}) nor this process's share")
+        return Share(self, to_input(images, images.device), [len(s) for s in shares], torch.argsort(order))
 
     def average_gradients(self, model: torch.nn.Module) -> None:
         """Replace every gradient by its mean over the processes (one all-reduce of the flattened gradients)."""

@@ -174,6 +174,8 @@ def train(
         history = [r for r in read_log(log_path) if r["epoch"] <= start_epoch]
     if writes:
         write_log(log_path, history)
+    if cfg.compile:
+        model.compile()  # in place: the state dict, and so the checkpoint, keeps its keys
 
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         seed_everything(epoch_seed(cfg.seed, epoch))
@@ -190,7 +192,8 @@ def train(
             factor = learning_rate_factor(cfg.lr_schedule, (epoch - 1) * steps_per_epoch + step_in_epoch, total_steps)
             for group, base in zip(optimizer.param_groups, base_lrs):
                 group["lr"] = base * factor
-            images, labels, domains = to_input(images, device), labels.to(device), domains.to(device)
+            images = to_input(images, device)
+            labels, domains = labels.to(device, non_blocking=True), domains.to(device, non_blocking=True)
             values = train_step(model, optimizer, losses, cfg, images, labels, domains, class_knowledge, teacher, ranks)
             for name, value in values.items():
                 sums[name] = sums.get(name, 0.0) + value * len(labels)

@@ -52,7 +52,7 @@ from torch.utils.data import DataLoader, Dataset
 from zsb import engine
 from zsb.artifacts import RunFolder
 from zsb.backbones import BACKBONES
-from zsb.config import CONFIG_NAME, canonical_json
+from zsb.config import CONFIG_NAME, canonical_json, resolve_workers
 from zsb.data.datasets import _to_rgb
 from zsb.data.transforms import build_transform
 from zsb.errors import ConfigError, DataError, WeightsError, ZSBError
@@ -163,7 +163,7 @@ def load_searcher(run_dir: str | os.PathLike, progress: bool | None = None) -> S
     identity = canonical_json({"checkpoint_sha256": file_sha256(folder.checkpoint_path), "eval_hflip": cfg.eval_hflip})
     transform = build_transform(BACKBONES[cfg.backbone].preprocessing, cfg.image_size, train=False)
     return Searcher(model, transform, identity, run.device, hflip=cfg.eval_hflip, batch_size=cfg.eval_batch_size,
-                    num_workers=cfg.num_workers, progress=cfg.progress if progress is None else progress, run=run)
+                    num_workers=resolve_workers(cfg.num_workers), progress=cfg.progress if progress is None else progress, run=run)
 
 
 def _exported_searcher(folder: Path, progress: bool | None) -> Searcher:

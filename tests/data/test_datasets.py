@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from zsb.data.datasets import ImageDataset
 from zsb.data.manifest import COLUMNS, build_manifest
-from zsb.data.sampler import DomainBalancedBatchSampler
+from zsb.data.sampler import DomainBalancedBatchSampler, SeededBatches, collate_loaded, rank_share
 from zsb.data.transforms import build_transform
 from zsb.domains import PHOTO, SKETCH
 from zsb.errors import DataError
@@ -147,3 +147,41 @@ def test_transparent_sketch_background_becomes_white(tmp_path, cache):
     rgb = np.asarray(ImageDataset(frame, transform=None, cache_in_memory=cache)[0][0])
     assert rgb.shape == (8, 8, 3)
     assert (rgb[3, 2] == 0).all() and (rgb[0, 0] == 255).all()
+
+
+def seeded_loader(dataset, num_workers, epoch=1, rank=0, world_size=1):
+    sampler = DomainBalancedBatchSampler(dataset.labels, dataset.domains, 2, 3, seed=5, batches_per_epoch=2)
+    batches = SeededBatches(sampler, rank, world_size)
+    batches.set_epoch(epoch)
+    return list(DataLoader(dataset, batch_sampler=batches, collate_fn=collate_loaded, num_workers=num_workers))
+
+
+def test_augmentation_draws_do_not_depend_on_the_number_of_workers(tmp_path):
+    """num_workers is an execution setting: the crops and flips of an epoch are the same with 0 or 2 workers
+    (each worker has its own RNG stream; the seeds come with the items), and another epoch draws others."""
+    dataset = ImageDataset(frame_of(tmp_path, size=24), build_transform(PREPROCESSING, 16, train=True,
+                                                                        crop_scale=(0.2, 1.0)))
+    in_process, with_workers = seeded_loader(dataset, 0), seeded_loader(dataset, 2)
+    for (a, *rest_a), (b, *rest_b) in zip(in_process, with_workers):
+        assert torch.equal(a, b)
+        assert all(torch.equal(x, y) for x, y in zip(rest_a, rest_b))
+    other_epoch = seeded_loader(dataset, 0, epoch=2)
+    assert not all(torch.equal(a[0], b[0]) for a, b in zip(in_process, other_epoch))
+    torch.manual_seed(123)  # the global RNG plays no part
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(in_process, seeded_loader(dataset, 0)))
+
+
+def test_each_process_loads_only_its_share_with_the_single_process_draws(tmp_path):
+    dataset = ImageDataset(frame_of(tmp_path, size=24), build_transform(PREPROCESSING, 16, train=True))
+    whole = seeded_loader(dataset, 0)
+    shares = [seeded_loader(dataset, 0, rank=r, world_size=2) for r in range(2)]
+    for step, (images, labels, domains, indices) in enumerate(whole):
+        covered = []
+        for rank, batches in enumerate(shares):
+            share_images, share_labels, share_domains, share_indices = batches[step]
+            positions = rank_share(domains.tolist(), rank, 2)
+            assert torch.equal(share_images, images[positions])  # decoded and augmented as in one process
+            assert torch.equal(share_labels, labels) and torch.equal(share_domains, domains)  # the whole batch's
+            assert torch.equal(share_indices, indices)
+            covered += positions
+        assert sorted(covered) == list(range(len(labels)))

@@ -95,11 +95,22 @@ class ImageDataset(Dataset):
         """The images that failed to decode so far (in any process), to report with the results."""
         return [self.paths[index] for index in self._failed.nonzero().flatten().tolist()]
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, item: int | tuple[int, int, bool]):
+        """``(image, label, domain, index)`` of item ``index``, or of ``(index, draw_seed, load)`` from
+        :class:`zsb.data.sampler.SeededBatches`: the transform's random draws then come from ``draw_seed``
+        alone (whatever process runs it), and an item with ``load`` False is not decoded (its image is None)."""
+        index, draw_seed, load = item if isinstance(item, tuple) else (item, None, True)
+        label, domain = int(self.labels[index]), int(self.domains[index])
+        if not load:
+            return None, label, domain, index
         image = self._load_or_substitute(index)
-        if self.transform is not None:
+        if self.transform is not None and draw_seed is None:
             image = self.transform(image)
-        return image, int(self.labels[index]), int(self.domains[index]), index
+        elif self.transform is not None:
+            with torch.random.fork_rng(devices=()):
+                torch.random.default_generator.manual_seed(draw_seed)
+                image = self.transform(image)
+        return image, label, domain, index
 
     def preload(self, progress: bool = True) -> None:
         """Decode every image into the in-memory cache now (in this process), before DataLoader workers start."""

@@ -118,6 +118,49 @@ class DomainBalancedBatchSampler(Sampler[list[int]]):
             yield batch
 
 
+class SeededBatches(Sampler[list[tuple[int, int, bool]]]):
+    """The batches of a :class:`DomainBalancedBatchSampler` with a seed for each item's random augmentation:
+    items ``(index, draw_seed, load)`` for :class:`zsb.data.datasets.ImageDataset`.
+
+    The seeds are drawn in the main process from (the sampler's seed, the epoch), batch by batch, so an item's
+    crop and flip depend only on the run's seed and the item's place in the epoch: the same for any number of
+    DataLoader workers (each worker would otherwise draw from its own RNG stream) and for any number of training
+    processes. In data-parallel training (``rank`` of ``world_size``) every item keeps its place and its seed in
+    the global batch, but only this process's share (:func:`rank_share`) has ``load`` True: the others are not
+    decoded here, and :func:`collate_loaded` leaves them out of the images (their labels and domains stay).
+    """
+
+    def __init__(self, batches: DomainBalancedBatchSampler, rank: int = 0, world_size: int = 1):
+        if not 0 <= rank < world_size:
+            raise ConfigError(f"rank {rank} is not one of the {world_size} processes")
+        self.batches = batches
+        self.rank = rank
+        self.world_size = world_size
+        self._domain = {i: d for (sketches, photos) in batches._items.values()
+                        for d, indices in ((SKETCH, sketches), (PHOTO, photos)) for i in indices}
+
+    def set_epoch(self, epoch: int) -> None:
+        self.batches.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int, bool]]]:
+        rng = np.random.default_rng([self.batches.seed, self.batches.epoch, 1])  # not the batches' own stream
+        for batch in self.batches:
+            seeds = rng.integers(0, 2**63 - 1, size=len(batch)).tolist()
+            mine = set(rank_share([self._domain[i] for i in batch], self.rank, self.world_size))
+            yield [(index, seed, position in mine) for position, (index, seed) in enumerate(zip(batch, seeds))]
+
+
+def collate_loaded(items: list[tuple]) -> tuple[torch.Tensor, ...]:
+    """Collate ``(image or None, label, domain, index)`` items: the images of the loaded items (batch order) and
+    the labels, domains and indices of all of them."""
+    images = torch.stack([item[0] for item in items if item[0] is not None])
+    labels, domains, indices = (torch.tensor([item[k] for item in items]) for k in (1, 2, 3))
+    return images, labels, domains, indices
+
+
 def rank_share(domains: Sequence[int], rank: int, world_size: int) -> list[int]:
     """The positions of a domain-balanced batch that process ``rank`` of ``world_size`` embeds in data-parallel
     training (:mod:`zsb.distributed`), in batch order: the batch's sketches and its photos are each cut into

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from zsb.backbones import BACKBONES, Backbone, build_backbone, resolve_device
-from zsb.config import ABLATION_VARIANTS, FIELD_TYPES, RunConfig
+from zsb.config import ABLATION_VARIANTS, FIELD_TYPES, RunConfig, resolve_workers
 from zsb.data.datasets import ImageDataset
 from zsb.data.registry import get_benchmark
 from zsb.data.manifest import Manifest, build_manifest, read_manifest, write_manifest
@@ -150,13 +150,23 @@ class Run:
         augmentation = {"crop_scale": (self.cfg.crop_scale, 1.0)} if train else {}
         transform = build_transform(preprocessing, self.cfg.image_size, train=train, **augmentation)
         dataset = ImageDataset(frame, transform, cache_in_memory=self.cfg.cache_images, substitute_failed=train)
-        if self.cfg.cache_images and self.cfg.num_workers:
+        if self.cfg.cache_images and self.loader_options()["num_workers"]:
             dataset.preload(self.cfg.progress)  # decoded once here; forked workers share the cache
         return dataset
 
+    def loader_options(self, persistent: bool = False) -> dict[str, Any]:
+        """DataLoader settings that keep an accelerator fed: ``num_workers`` worker processes
+        (:func:`zsb.config.resolve_workers`), each with 4 batches prefetched and, with ``persistent``, kept alive
+        from one epoch to the next; on CUDA, batches in pinned memory (copied to the GPU without blocking)."""
+        workers = resolve_workers(self.cfg.num_workers, self.cfg.processes)
+        options: dict[str, Any] = {"num_workers": workers, "pin_memory": self.device.type == "cuda"}
+        if workers:
+            options.update(prefetch_factor=4, persistent_workers=persistent)
+        return options
+
     def eval_loader(self, frame: pd.DataFrame) -> DataLoader:
         return DataLoader(self.dataset(frame, train=False), batch_size=self.cfg.eval_batch_size, shuffle=False,
-                          num_workers=self.cfg.num_workers)
+                          **self.loader_options())
 
 
 def write_table(frame: pd.DataFrame, stem: Path, floatfmt: str | tuple[str, ...] = ".4f") -> None:

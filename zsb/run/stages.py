@@ -12,17 +12,18 @@ settings, :mod:`zsb.artifacts`) is built first with the run's parameters, so any
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 import torch
+from torch.utils.data import DataLoader
 
 from zsb import distributed, engine
 from zsb.backbones import to_device
 from zsb.data.manifest import Manifest
 from zsb.data.registry import get_benchmark
-from zsb.data.sampler import DomainBalancedBatchSampler
+from zsb.data.sampler import DomainBalancedBatchSampler, SeededBatches, collate_loaded
 from zsb.domains import PHOTO, SKETCH
 from zsb.errors import ZSBError
 from zsb.io import atomic_write_json
@@ -98,6 +99,21 @@ def train(run: Run, resume: bool = True) -> list[dict]:
         return distributed.launch(run, resume)
     engine.seed_everything(c.seed)
     model = run.model()
+    loader_for_epoch = training_loader(run, ranks)
+    class_knowledge = teacher = None
+    if c.w_knowledge and c.teacher == "precomputed":
+        class_knowledge = prepare_knowledge(run)
+    elif c.w_knowledge:
+        teacher = run.backbone()
+    return engine.train(model, loader_for_epoch, c, run.dir, class_knowledge=class_knowledge, teacher=teacher,
+                        resume=resume, ranks=ranks)
+
+
+def training_loader(run: Run, ranks: distributed.Ranks | None = None) -> Callable[[int], DataLoader]:
+    """``epoch -> DataLoader`` of the run's domain-balanced training batches (P classes x (K sketches + K photos)),
+    augmented with per-item seeds (:class:`SeededBatches`): one DataLoader whose workers persist from epoch to
+    epoch (:meth:`Run.loader_options`). With ``ranks``, each process decodes only its share of every batch."""
+    c = run.cfg
     frame = run.manifest.train().reset_index(drop=True)
     dataset = run.dataset(frame, train=True)
     sampler = DomainBalancedBatchSampler(
@@ -108,18 +124,14 @@ def train(run: Run, resume: bool = True) -> list[dict]:
         seed=c.seed,
         batches_per_epoch=c.batches_per_epoch or None,
     )
+    batches = SeededBatches(sampler, *((ranks.rank, ranks.world_size) if ranks else ()))
+    loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate_loaded, **run.loader_options(persistent=True))
 
-    def loader_for_epoch(epoch: int) -> torch.utils.data.DataLoader:
-        sampler.set_epoch(epoch)
-        return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=c.num_workers)
+    def loader_for_epoch(epoch: int) -> DataLoader:
+        batches.set_epoch(epoch)
+        return loader
 
-    class_knowledge = teacher = None
-    if c.w_knowledge and c.teacher == "precomputed":
-        class_knowledge = prepare_knowledge(run)
-    elif c.w_knowledge:
-        teacher = run.backbone()
-    return engine.train(model, loader_for_epoch, c, run.dir, class_knowledge=class_knowledge, teacher=teacher,
-                        resume=resume, ranks=ranks)
+    return loader_for_epoch
 
 
 def trained_model(run: Run) -> ZSBModel:
