@@ -446,9 +446,9 @@ def plot_search(query: str | os.PathLike, paths: Sequence[str], similarities: Se
 
 def drawing_pad(searcher: Searcher, gallery: GalleryIndex, top: int = 10, out_dir: str | os.PathLike = "search_out",
                 size: int = 256):
-    """A canvas to draw a sketch on and a button that searches ``gallery`` with it (the drawing is saved as
-    ``out_dir/drawn_sketch.png``, the results beside it as :func:`write_results` writes them). Needs ipycanvas
-    (``pip install ipycanvas``); without it, None and a note."""
+    """A canvas to draw a sketch on and a button that searches ``gallery`` with it and shows the ranked photos and
+    their table under it (the drawing is saved as ``out_dir/drawn_sketch.png``, the results beside it as
+    :func:`write_results` writes them). Needs ipycanvas (``pip install ipycanvas``); without it, None and a note."""
     try:
         import ipywidgets as widgets
         from ipycanvas import Canvas
@@ -458,7 +458,8 @@ def drawing_pad(searcher: Searcher, gallery: GalleryIndex, top: int = 10, out_di
         return None
     from IPython.display import display
 
-    canvas = Canvas(width=size, height=size, sync_image_data=True, layout={"border": "1px solid gray"})
+    canvas = Canvas(width=size, height=size, sync_image_data=True,  # shown at its size, not stretched to the page
+                    layout={"border": "1px solid gray", "width": f"{size}px", "height": f"{size}px"})
     canvas.line_width, canvas.stroke_style, canvas.line_cap = 3, "black", "round"
     last: list[tuple[float, float]] = []
 
@@ -483,6 +484,7 @@ def drawing_pad(searcher: Searcher, gallery: GalleryIndex, top: int = 10, out_di
             figure = plot_search(sketch, found["path"].tolist(), found["similarity"].tolist())
             display(figure)
             plt.close(figure)
+            display(found[["rank", "path", "similarity"]])
 
     search_button, clear_button = widgets.Button(description="search"), widgets.Button(description="clear")
     search_button.on_click(run_search)
