@@ -219,8 +219,7 @@ def test_drawing_in_the_search_notebook_ranks_photos_in_a_real_browser(browser, 
         pad = run_all_cells(page, CELLS_S)
         canvas = pad.locator("canvas")
         canvas.scroll_into_view_if_needed()
-        draw(page, canvas, STROKES)
-        page.wait_for_timeout(1000)  # the kernel draws the segments it receives; let them arrive
+        draw(page, canvas, STROKES)  # and press search at once: the kernel must see the whole drawing
         pad.locator("button.jupyter-button", has_text="search").click()
 
         ranked = pad.locator(".widget-output table tbody tr")
@@ -239,11 +238,11 @@ def test_drawing_in_the_search_notebook_ranks_photos_in_a_real_browser(browser, 
         shown = [row.locator("td").all_inner_texts() for row in ranked.all()]  # rank, path, similarity
         assert [int(cells[0]) for cells in shown] == found["rank"].tolist()
         assert [float(cells[2]) for cells in shown] == pytest.approx(found["similarity"].tolist(), abs=1e-5)
-        # The drawing the kernel saved (black ink on transparent paper) has ink along the strokes only.
-        ink = Image.open(root / "search_out" / "drawn_sketch.png").getchannel("A")
-        assert ink.size == (256, 256)
-        assert all(ink.getpixel(point) > 0 for point in [(128, 60), (196, 128), (128, 196), (60, 128), (128, 128)])
-        assert all(ink.getpixel(point) == 0 for point in [(128, 100), (100, 150), (20, 230), (230, 20)])
+        # The drawing the kernel saved (black ink on white) has ink along every stroke and nowhere else.
+        drawn = Image.open(root / "search_out" / "drawn_sketch.png").convert("L")
+        assert drawn.size == (256, 256)
+        assert all(drawn.getpixel(point) < 128 for point in [(128, 60), (196, 128), (128, 196), (60, 128), (128, 128)])
+        assert all(drawn.getpixel(point) == 255 for point in [(128, 100), (100, 150), (20, 230), (230, 20)])
     except Exception:
         page.screenshot(path=str(ARTIFACTS / "07_search-failed.png"))
         print(f"\nscreenshot of the failure: {ARTIFACTS / '07_search-failed.png'}")
