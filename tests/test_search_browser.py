@@ -7,7 +7,8 @@ Needs Playwright and ipycanvas (both in the ``dev`` extra) and a Chromium: ``$ZS
 PATH (Debian: ``apt-get install chromium``), or Playwright's own (``playwright install chromium``). Without them
 the test is skipped, except where ``ZSB_REQUIRE_BROWSER=1`` (CI sets it): there a missing browser fails it.
 
-Run it alone: ``pytest tests/test_search_browser.py -s`` (about two minutes on a busy 2-core CPU).
+Run it alone: ``pytest tests/test_search_browser.py -s`` (80 s on a busy 2-core CPU once the synthetic benchmark is
+cached in ``$ZSB_CACHE``; generating it first takes a few minutes more).
 """
 
 from __future__ import annotations
