@@ -358,3 +358,15 @@ def test_search_notebook_runs_headless_with_a_sketch_file(trained, photos, sketc
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the ranked photos are shown
     assert len(pd.read_csv(tmp_path / "out" / "rgba_ranked.csv")) == 4
+
+
+def test_the_drawing_pad_renders_its_segments_as_black_ink_on_white():
+    """The pad saves what the kernel drew (its segments), so a search pressed at once sees the whole drawing."""
+    image = zsearch.render_strokes([(10, 10, 50, 10), (50, 10, 50, 40)], size=64, width=3)
+    assert image.mode == "L" and image.size == (64, 64)
+    assert image.getpixel((30, 10)) < 64 and image.getpixel((50, 25)) < 64  # on the strokes
+    assert image.getpixel((30, 9)) < 192 and image.getpixel((30, 11)) < 192  # 3 pixels wide, anti-aliased
+    assert image.getpixel((30, 13)) == 255 and image.getpixel((30, 7)) == 255
+    assert image.getpixel((30, 30)) == 255 and image.getpixel((60, 60)) == 255  # paper
+    blank = zsearch.render_strokes([], size=64)
+    assert blank.getextrema() == (255, 255)

@@ -46,7 +46,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
-from PIL import Image
+from PIL import Image, ImageDraw
 from torch.utils.data import DataLoader, Dataset
 
 from zsb import engine
@@ -76,6 +76,8 @@ SAVE_INTERVAL_S = 120.0
 FP16_MARGIN = 4e-3
 """Candidates: every photo whose fp16 similarity is within this of the top-th best (fp16 rounds a cosine in
 [-1, 1] by at most 2.5e-4, so none of the exact top is missed)."""
+PAD_LINE_WIDTH = 3
+"""The drawing pad's pen, in canvas pixels (the pad is 256 x 256, as Sketchy's sketches)."""
 
 
 @dataclass
@@ -444,11 +446,32 @@ def plot_search(query: str | os.PathLike, paths: Sequence[str], similarities: Se
     return viz._finish(fig, path)
 
 
+def render_strokes(segments: Sequence[tuple[float, float, float, float]], size: int = 256,
+                   width: float = 3) -> Image.Image:
+    """A drawing as the drawing pad saves it: black ink on white paper, ``size`` x ``size`` pixels, each segment
+    ``(x0, y0, x1, y1)`` (canvas pixels) a line ``width`` wide with round ends, anti-aliased as a browser's canvas
+    draws it (drawn at 4 times the size, then reduced)."""
+    scale = 4
+    image = Image.new("L", (size * scale, size * scale), 255)
+    draw = ImageDraw.Draw(image)
+    r = width * scale / 2
+    for segment in segments:
+        x0, y0, x1, y1 = (v * scale for v in segment)
+        draw.line((x0, y0, x1, y1), fill=0, width=round(width * scale))
+        for x, y in ((x0, y0), (x1, y1)):
+            draw.ellipse((x - r, y - r, x + r - 1, y + r - 1), fill=0)  # inclusive box, centred as the line
+    return image.resize((size, size), Image.Resampling.BOX)
+
+
 def drawing_pad(searcher: Searcher, gallery: GalleryIndex, top: int = 10, out_dir: str | os.PathLike = "search_out",
                 size: int = 256):
-    """A canvas to draw a sketch on and a button that searches ``gallery`` with it (the drawing is saved as
-    ``out_dir/drawn_sketch.png``, the results beside it as :func:`write_results` writes them). Needs ipycanvas
-    (``pip install ipycanvas``); without it, None and a note."""
+    """A canvas to draw a sketch on and a button that searches ``gallery`` with it and shows the ranked photos and
+    their table under it (the drawing is saved as ``out_dir/drawn_sketch.png``, the results beside it as
+    :func:`write_results` writes them). Needs ipycanvas (``pip install ipycanvas``); without it, None and a note.
+
+    The kernel keeps every segment it draws and the sketch is rendered from them (:func:`render_strokes`), not read
+    back from the browser's canvas: the mouse events reach the kernel before the button's click, so the search
+    sees the whole drawing however fast the button is pressed, whereas the canvas's image reaches the kernel later."""
     try:
         import ipywidgets as widgets
         from ipycanvas import Canvas
@@ -458,14 +481,21 @@ def drawing_pad(searcher: Searcher, gallery: GalleryIndex, top: int = 10, out_di
         return None
     from IPython.display import display
 
-    canvas = Canvas(width=size, height=size, sync_image_data=True, layout={"border": "1px solid gray"})
-    canvas.line_width, canvas.stroke_style, canvas.line_cap = 3, "black", "round"
+    canvas = Canvas(width=size, height=size,  # shown at its size, not stretched to the page
+                    layout={"border": "1px solid gray", "width": f"{size}px", "height": f"{size}px"})
+    canvas.line_width, canvas.stroke_style, canvas.line_cap = PAD_LINE_WIDTH, "black", "round"
     last: list[tuple[float, float]] = []
+    segments: list[tuple[float, float, float, float]] = []
 
     def move(x: float, y: float) -> None:
         if last:
             canvas.stroke_line(*last[0], x, y)
+            segments.append((*last[0], x, y))
             last[0] = (x, y)
+
+    def clear(_) -> None:
+        canvas.clear()
+        segments.clear()
 
     canvas.on_mouse_down(lambda x, y: last.append((x, y)))
     canvas.on_mouse_move(move)
@@ -475,16 +505,20 @@ def drawing_pad(searcher: Searcher, gallery: GalleryIndex, top: int = 10, out_di
     def run_search(_) -> None:
         with results:
             results.clear_output()
+            if not segments:
+                print("draw a sketch on the canvas first (press the mouse button and move).")
+                return
             sketch = Path(out_dir) / "drawn_sketch.png"
             with atomic_open(sketch, "wb") as f:
-                Image.fromarray(canvas.get_image_data()).save(f, format="PNG")
+                render_strokes(segments, size, PAD_LINE_WIDTH).save(f, format="PNG")
             found = search(searcher, gallery, [sketch], top)
             write_results(found, out_dir)
             figure = plot_search(sketch, found["path"].tolist(), found["similarity"].tolist())
             display(figure)
             plt.close(figure)
+            display(found[["rank", "path", "similarity"]])
 
     search_button, clear_button = widgets.Button(description="search"), widgets.Button(description="clear")
     search_button.on_click(run_search)
-    clear_button.on_click(lambda _: canvas.clear())
+    clear_button.on_click(clear)
     return widgets.VBox([canvas, widgets.HBox([search_button, clear_button]), results])

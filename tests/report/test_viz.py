@@ -368,3 +368,14 @@ def test_per_class_ap_sorted_best_first(tmp_path):
     assert [name for _, name in top_to_bottom] == ["bear", "cup", "apple", "dog"]
     with pytest.raises(DataError, match="class_name"):
         viz.plot_per_class_ap(per_class.drop(columns="class_name"))
+
+
+def test_a_sketch_on_transparent_paper_is_shown_on_white_as_the_model_reads_it(tmp_path):
+    """A drawing saved as black ink on transparent pixels (the drawing pad's PNG) is shown on white, not black."""
+    ink = Image.new("L", (60, 40), 0)
+    ImageDraw.Draw(ink).line((5, 20, 55, 20), fill=255, width=3)
+    sketch = Image.merge("RGBA", (*[Image.new("L", ink.size, 0)] * 3, ink))
+    sketch.save(tmp_path / "drawn.png")
+    thumb = viz._load_thumbnail(tmp_path / "drawn.png", 60)
+    assert thumb.shape == (60, 60, 3)
+    assert (thumb[10, 30] == 255).all() and (thumb[30, 30] < 64).all()  # white paper, black ink (centred: y 10 + 20)

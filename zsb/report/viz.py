@@ -84,13 +84,16 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str, hin
 
 
 def _load_thumbnail(path: str | os.PathLike, size: int) -> np.ndarray | None:
-    """The image at ``path`` as RGB, shrunk to fit ``size`` x ``size`` and centred on a white square; None (with a
-    warning) when it cannot be read, so one bad file never stops a figure."""
+    """The image at ``path`` as RGB (transparent pixels white, as the model reads them), shrunk to fit ``size`` x
+    ``size`` and centred on a white square; None (with a warning) when it cannot be read, so one bad file never stops
+    a figure."""
     from PIL import Image
+
+    from zsb.data.datasets import _to_rgb
 
     try:
         with Image.open(path) as image:
-            image = image.convert("RGB")
+            image = _to_rgb(image)
             image.thumbnail((size, size))
     except (OSError, ValueError) as e:
         warnings.warn(f"could not read image {path} ({e}); it is shown as an empty cell.", stacklevel=3)
