@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zsb.data.layouts import check_image, find_layout, is_image_file, list_class_files
+from zsb.data.layouts import (
+    check_image,
+    find_layout,
+    inspect_images,
+    is_image_file,
+    list_class_files,
+)
 from zsb.data.registry import get_benchmark
 from zsb.errors import ConfigError, DataError
 
@@ -108,3 +114,21 @@ def test_check_image_rejects_flipped_png_bytes_and_non_images(tmp_path):
     text = tmp_path / "fake.jpg"
     text.write_text("not an image")
     assert "UnidentifiedImageError" in check_image(text)
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_inspect_images_in_worker_processes_equals_one_file_at_a_time(tmp_path, verify):
+    """Resolved paths and reasons, in order, whatever the number of processes, equal Path.resolve and check_image
+    of each file: a symbolic link resolves to its target, a file in a linked folder to the folder's target."""
+    (tmp_path / "real").mkdir()
+    good = _noise(tmp_path / "real" / "a.png", "L")
+    truncated = truncate(_noise(tmp_path / "b.jpg", "RGB"), 0.5)
+    fake = tmp_path / "c.jpg"
+    fake.write_text("not an image")
+    link = tmp_path / "d.png"
+    link.symlink_to(good)
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    paths = [good, truncated, fake, link, tmp_path / "linked" / "a.png", tmp_path / "linked" / ".." / "b.jpg"] * 3
+    obvious = [(str(path.resolve()), check_image(path) if verify else None) for path in paths]
+    assert inspect_images(paths, verify, processes=2) == inspect_images(paths, verify, processes=1) == obvious
+    assert obvious[3][0] == obvious[4][0] == str(good.resolve()) and (obvious[1][1] is not None) == verify

@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from zsb.data.layouts import check_image, list_class_files
 from zsb.data.manifest import (
     COLUMNS, NOT_AN_IMAGE, UNREADABLE, Manifest, build_manifest, read_manifest, sidecar_path,
     write_manifest,
@@ -211,6 +212,46 @@ def test_max_per_class_counts_readable_images_only(tmp_path):
     with pytest.warns(UserWarning, match=UNREADABLE):
         manifest = build_manifest("sketchy_ext", tmp_path, max_per_class=1)
     assert manifest.gallery().query("class_name == 'bear'")["path"].str.endswith("b.jpg").all()
+
+
+def obvious_manifest_rows(root: Path, max_per_class: int | None) -> tuple[list[str], list[tuple[str, str]]]:
+    """(paths, skipped) of the SEM-PCYC tree at ``root`` as zsb's first manifest loop made them: class by class
+    (sorted), sketches then photos, each image checked in order until ``max_per_class`` are readable."""
+    paths, skipped = [], []
+    for name in sorted(SEMPCYC_UNSEEN + SEEN_EXTRA):
+        for folder in (root / "sketch" / "tx_000000000000" / name, root / "extended_photo" / name):
+            images, others = list_class_files(folder)
+            skipped += [(str(path), NOT_AN_IMAGE) for path in others]
+            kept = []
+            for path in images:
+                if max_per_class is not None and len(kept) == max_per_class:
+                    break
+                reason = check_image(path)
+                if reason is None:
+                    kept.append(path)
+                else:
+                    skipped.append((str(path), f"{UNREADABLE}: {reason}"))
+            paths += [str(path.resolve()) for path in kept]
+    return paths, skipped
+
+
+@pytest.mark.parametrize("max_per_class", [None, 1, 2, 4])
+def test_images_checked_in_worker_processes_and_rounds_give_the_one_by_one_manifest(tmp_path, max_per_class):
+    """The manifest's checks run together and in worker processes (layouts.inspect_images); rows, their order and
+    the skipped files equal those of checking each class's images one by one. Broken files sit first, in the
+    middle and last, so that max_per_class needs a second and a third round."""
+    names = [f"{index}.png" for index in range(5)], [f"{index}.jpg" for index in range(5)]
+    root = sketchy_tree(tmp_path / "data", uniform_classes(SEMPCYC_UNSEEN + SEEN_EXTRA, *names))
+    for broken in ("0.png", "1.png", "3.png"):
+        (root / "sketch" / "tx_000000000000" / "bear" / broken).write_bytes(b"broken")
+    truncate(root / "extended_photo" / "zebra" / "4.jpg", 0.3)
+    (root / "extended_photo" / "airplane" / "notes.txt").write_text("x")
+    (root / "extended_photo" / "airplane" / "5.jpg").symlink_to(root / "extended_photo" / "zebra" / "0.jpg")
+    paths, skipped = obvious_manifest_rows(root, max_per_class)
+    for processes in (1, 2):
+        with pytest.warns(UserWarning):
+            manifest = build_manifest("sketchy_ext", root, max_per_class=max_per_class, processes=processes)
+        assert list(manifest.frame["path"]) == paths and manifest.skipped == skipped
 
 
 def test_class_folder_in_one_domain_only_is_ignored_with_a_warning(tmp_path):

@@ -4,16 +4,22 @@ Every release stores one folder per class for each domain (sketches; photos, the
 releases differ in where those two folders live, how class folders are spelled and which image formats they
 hold. A :class:`Layout` names the two domain folders of one release; :func:`find_layout` picks the layout that a
 user's data root actually has, and the helpers below list class folders and image files and check that an image
-decodes.
+decodes (:func:`inspect_images` checks many, in worker processes: at QuickDraw Extended's 534,000 files the check
+is most of the time a manifest takes).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from PIL import Image
+from tqdm import tqdm
 
 from zsb.errors import ConfigError, DataError
 
@@ -163,3 +169,46 @@ def check_image(path: Path) -> str | None:
     except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError, ...
         return f"{type(error).__name__}: {error}"
     return None
+
+
+def inspect_image(path: Path, resolved_folder: str | None = None, *, verify: bool = True) -> tuple[str, str | None]:
+    """(``str(path.resolve())``, :func:`check_image`'s reason or None): what a manifest records of one file. With
+    ``verify`` False the image is not opened and the reason is None.
+
+    ``resolved_folder``, when given, is ``str(path.parent.resolve())``: a file that is no symbolic link resolves to
+    it joined with the file's name, without resolving every component of its folder again (most of the time of
+    ``Path.resolve``); a link is resolved in full."""
+    if resolved_folder is None or path.is_symlink():
+        resolved = str(path.resolve())
+    else:
+        resolved = os.path.join(resolved_folder, path.name)
+    return resolved, check_image(path) if verify else None
+
+
+FILES_PER_PROCESS = 2_000
+""":func:`inspect_images` starts at most one worker process per this many files: below it, starting a process
+costs more than it saves."""
+
+
+def inspect_images(
+    paths: list[Path], verify: bool = True, processes: int | None = None, progress: bool = False, desc: str = "images"
+) -> list[tuple[str, str | None]]:
+    """:func:`inspect_image` of every path, in the order given, each folder resolved once.
+
+    The files are checked in ``processes`` worker processes (None: one per usable core, at most one per
+    :data:`FILES_PER_PROCESS` files; 1 or fewer: in this process). Each file is read on its own, so the results
+    do not depend on the number of processes. Workers are forked on Linux (nothing is imported again; what the
+    caller has loaded is shared), started the platform's way elsewhere.
+    """
+    folders = {folder: str(folder.resolve()) for folder in {path.parent for path in paths}}
+    resolved_folders = [folders[path.parent] for path in paths]
+    if processes is None:
+        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        processes = min(usable, len(paths) // FILES_PER_PROCESS)
+    bar = partial(tqdm, total=len(paths), desc=desc, unit="file", ascii=True, disable=not progress)
+    if processes <= 1:
+        return [inspect_image(path, folder, verify=verify) for path, folder in bar(zip(paths, resolved_folders))]
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
+    chunk = max(1, min(1_000, len(paths) // (8 * processes)))
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        return list(bar(pool.map(partial(inspect_image, verify=verify), paths, resolved_folders, chunksize=chunk)))

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from tqdm import tqdm
 
-from zsb.data.layouts import check_image, find_layout, list_class_files, list_class_folders
+from zsb.data.layouts import find_layout, inspect_images, list_class_files, list_class_folders
 from zsb.data.registry import get_benchmark, normalize_class_name, validation_classes
 from zsb.domains import DOMAIN_NAMES
 from zsb.errors import ConfigError, DataError
@@ -109,6 +108,7 @@ def build_manifest(
     layout: str | None = None,
     progress: bool = False,
     evaluate_on: str = "test",
+    processes: int | None = None,
 ) -> Manifest:
     """Scan a benchmark release and list the images of one zero-shot split.
 
@@ -126,10 +126,12 @@ def build_manifest(
             about 0.2 ms per 256x256 file) and skip the ones that do not. Default True.
         layout: force one of the benchmark's layouts by name (when a folder holds several releases); None picks
             the first layout found.
-        progress: show a progress bar over the class folders.
+        progress: show a progress bar over the image files.
         evaluate_on: ``"test"`` (train on every seen class, evaluate on the split's unseen classes) or
             ``"validation"`` (train on the seen classes but the validation classes, evaluate on those: no file in
             a test class's folder is listed or opened).
+        processes: worker processes that check and resolve the images (``layouts.inspect_images``; None: one per
+            usable core for large benchmarks, 1: none). The manifest does not depend on it.
 
     Files that are not images and unreadable images are left out, recorded in
     ``Manifest.skipped`` and summarised in a warning. A split class missing on disk, or a class folder left with no
@@ -180,26 +182,23 @@ def build_manifest(
     roles = {name: (True, label) for label, name in enumerate(seen)}
     roles.update({name: (False, label) for label, name in enumerate(unseen)})
 
-    rows: list[tuple[str, str, str, bool, int]] = []
-    skipped: list[tuple[str, str]] = []
     tasks = [(name, domain) for name in sorted(roles) for domain in DOMAIN_NAMES]
-    for name, domain in tqdm(tasks, desc=f"{spec.name} manifest", ascii=True, disable=not progress):
-        folder = folders[domain][name]
-        images, others = list_class_files(folder)
-        skipped += [(str(path), NOT_AN_IMAGE) for path in others]
+    listed = []  # per task: (class folder, image files in the order they are kept, other entries)
+    for name, domain in tasks:
+        images, others = list_class_files(folders[domain][name])
         if domain == "photo" and name in extra_photos:
             extra_images, extra_others = list_class_files(extra_photos[name])
             images, others = images + extra_images, others + extra_others
-            skipped += [(str(path), NOT_AN_IMAGE) for path in extra_others]
-        kept = []
-        for path in images:
-            if max_per_class is not None and len(kept) == max_per_class:
-                break
-            reason = check_image(path) if verify_images else None
-            if reason is None:
-                kept.append(path)
-            else:
-                skipped.append((str(path), f"{UNREADABLE}: {reason}"))
+        listed.append((folders[domain][name], images, others))
+    inspected = _inspect_in_order([images for _, images, _ in listed], max_per_class, verify_images, processes,
+                                  progress, f"{spec.name} manifest")
+
+    rows: list[tuple[str, str, str, bool, int]] = []
+    skipped: list[tuple[str, str]] = []
+    for (name, domain), (folder, images, others), outcomes in zip(tasks, listed, inspected):
+        skipped += [(str(path), NOT_AN_IMAGE) for path in others]
+        skipped += [(str(path), f"{UNREADABLE}: {reason}") for path, (_, reason) in zip(images, outcomes) if reason]
+        kept = [resolved for resolved, reason in outcomes if reason is None]
         if not kept:
             contents = f"{len(images)} image file(s), none readable" if images else "no image file"
             raise DataError(
@@ -208,7 +207,7 @@ def build_manifest(
                 "choose a split without this class."
             )
         is_seen, label = roles[name]
-        rows += [(str(path.resolve()), domain, name, is_seen, label) for path in kept]
+        rows += [(resolved, domain, name, is_seen, label) for resolved in kept]
 
     manifest = Manifest(
         frame=pd.DataFrame(rows, columns=list(COLUMNS)),
@@ -223,6 +222,34 @@ def build_manifest(
     )
     _warn_skipped(manifest)
     return manifest
+
+
+def _inspect_in_order(
+    candidates: list[list[Path]], max_per_class: int | None, verify: bool, processes: int | None, progress: bool,
+    desc: str,
+) -> list[list[tuple[str, str | None]]]:
+    """For each list of candidate images, ``layouts.inspect_image`` of its shortest prefix that holds
+    ``max_per_class`` readable images (all of it when None or when it holds fewer): exactly the files a check in
+    order, stopping at the ``max_per_class``-th readable one, would open. All lists are checked together, in rounds
+    (a list short of readable images after one round gets as many more files in the next), so that
+    ``layouts.inspect_images`` can spread the files of every class over its worker processes."""
+    inspected: list[list[tuple[str, str | None]]] = [[] for _ in candidates]
+
+    def wanted(index: int) -> range:
+        done = inspected[index]
+        if max_per_class is None:
+            return range(len(done), len(candidates[index]))
+        readable = sum(reason is None for _, reason in done)
+        return range(len(done), min(len(done) + max_per_class - readable, len(candidates[index])))
+
+    pending = [(index, position) for index in range(len(candidates)) for position in wanted(index)]
+    while pending:
+        outcomes = inspect_images([candidates[i][position] for i, position in pending], verify, processes, progress,
+                                  desc)
+        for (index, _), outcome in zip(pending, outcomes):
+            inspected[index].append(outcome)
+        pending = [(index, position) for index in range(len(candidates)) for position in wanted(index)]
+    return inspected
 
 
 def _class_folders(domain_dir: Path) -> dict[str, Path]:
