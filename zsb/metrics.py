@@ -119,8 +119,8 @@ def evaluate_retrieval(
         ap_variants: which average precisions: "exact" (non-interpolated), "voc" (interpolated, SAKE's) and/or
             "sem-pcyc" (mAP@K over the hits in the top K, SEM-PCYC's) (default exact and voc).
         chunk_size: queries ranked at once (default 512). Memory beyond the inputs is about chunk_size * N * 20
-            (float32) to 30 (float64) bytes: about 170 MB measured for Sketchy Extended's N = 17,101 photos in
-            float32. Results do not depend on it, bit for bit.
+            (float32) to 35 bytes: about 330 MB measured for Sketchy Extended's N = 17,101 photos and 1 GB for
+            QuickDraw Extended's 54,151, in float32. Results do not depend on it, bit for bit.
         progress: show a progress bar over the chunks (default False).
 
     Similarities are computed in float64 when either embedding is float64, else in float32.
