@@ -43,11 +43,16 @@ counts per class, the scale, the source) in ``OUT/<tree>/fullsize_tree.json``. A
 ``--force`` is given, which removes it first (only a folder holding that plan file, or a leftover ``.partial``).
 ``--scale`` multiplies every group total (each class keeps at least one file) for quick trees and tests.
 
+Symbolic links (the default) leave the source untouched; every file of such a tree is a link that zsb resolves (its
+manifest lists the sketchy-mini file). Hard links (``--link hard``) read like a release's regular files, but add
+links to the source's files: make them from a private copy of sketchy-mini, not from the shared folder.
+
 Linked files sit in the page cache once read, so any input speed measured on these trees is an upper bound of the
 speed on the real, larger and distinct, files.
 
     python benchmarks/make_fullsize_tree.py /work/fullsize                        # all four trees, full size
     python benchmarks/make_fullsize_tree.py /tmp/trees --trees quickdraw_ext --scale 0.01
+    python benchmarks/make_fullsize_tree.py /work/fullsize/hard --source COPY_OF_SKETCHY_MINI --link hard
     zsb data check --benchmark quickdraw_ext --data-root /work/fullsize/quickdraw_ext --no-verify
 """
 
@@ -71,6 +76,7 @@ from zsb.errors import ZSBError
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "sketchy-mini"
 PLAN_FILE = "fullsize_tree.json"
+LINK_NAMES = {"symlink": "symbolic links", "hard": "hard links"}
 SKETCH_SPREAD, PHOTO_SPREAD = 0.1, 0.5
 """Relative spread of the estimated per-class counts (see the module docstring): guesses."""
 
@@ -299,7 +305,7 @@ def make_tree(spec: TreeSpec, out: Path, source: Path, scale: float, link: str, 
 def describe(record: dict, root: Path) -> str:
     """The counts made, against the full-size totals, with what is estimated."""
     header = (f"{record['tree']}: data root {root} (benchmark {record['benchmark']}, layout '{record['layout']}', "
-              f"scale {record['scale']:g}, {record['link']}s)")
+              f"scale {record['scale']:g}, {LINK_NAMES[record['link']]})")
     lines = [header]
     for key, groups in record["groups"].items():
         parts = [f"{g['total']:,} in {g['classes']} classes (full size {g['full_size_total']:,}: {g['source']})"
@@ -321,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the sketchy-mini folder (sketch/<class>/, photo/<class>/) to link to")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply every known total by this (at least one file per class); default 1")
-    parser.add_argument("--link", choices=("symlink", "hard"), default="symlink",
+    parser.add_argument("--link", choices=tuple(LINK_NAMES), default="symlink",
                         help="symbolic links (default) or hard links (same file system as the source only)")
     parser.add_argument("--force", action="store_true", help="remove and rebuild trees that exist")
     args = parser.parse_args(argv)

@@ -10,7 +10,7 @@ import torch
 from sklearn.metrics import average_precision_score
 
 from zsb.errors import ConfigError, DataError
-from zsb.metrics import RetrievalResult, evaluate_retrieval
+from zsb.metrics import RetrievalResult, _ranking, evaluate_retrieval
 
 KS = (1, 3, 10, 40, 500)  # 500 > gallery size; 1, 3 < #relevant for most queries; 40 > #relevant for rare classes
 
@@ -178,6 +178,28 @@ def test_numpy_float32_inputs_match_torch_float64_inputs(tied_problem):
     as_numpy = [x.numpy() for x in tied_problem]
     as_numpy[0], as_numpy[2] = as_numpy[0].astype(np.float32), as_numpy[2].astype(np.float32)
     pd.testing.assert_frame_equal(evaluate_all(as_numpy).per_query, evaluate_all(tied_problem).per_query)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_float32_ranking_by_sorted_keys_equals_torch_stable_sort(threads):
+    """Float32 similarities on the CPU are ranked by sorting int64 keys with numpy (zsb.metrics._ranking), float64
+    ones with torch's stable sort: the same order, ties (+0.0 and -0.0 among them) by gallery index, extremes and
+    denormals in place, whatever the number of threads."""
+    generator = torch.Generator().manual_seed(0)
+    similarity = torch.randn(67, 1001, generator=generator)
+    similarity[:, ::3] = similarity[:, :1].clone()  # exact ties within rows
+    similarity[:, 1::5], similarity[:, 2::5] = 0.0, -0.0
+    similarity[1::2] = similarity[:1].clone()  # and equal rows
+    similarity[-1, :6] = torch.tensor([3.4e38, -3.4e38, 1e-45, -1e-45, 1.0, -1.0])
+    expected = torch.sort(similarity, dim=1, descending=True, stable=True).indices
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        assert torch.equal(_ranking(similarity), expected)
+        assert torch.equal(_ranking(similarity[:1]), expected[:1])
+    finally:
+        torch.set_num_threads(previous)
+    assert torch.equal(_ranking(similarity.double()), expected)
 
 
 def test_per_class_and_summary_equal_pandas_groupby(tied_problem):
