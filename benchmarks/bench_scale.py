@@ -40,6 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from zsb.io import usable_cpus
+
 REPO = Path(__file__).resolve().parents[1]
 TREES = ("sketchy_sempcyc", "sketchy_sake", "tuberlin_ext", "quickdraw_ext")
 REFERENCE_TREE = "sketchy_sempcyc"
@@ -64,10 +66,6 @@ def cpu_seconds(who: int | None = None) -> float:
         return cpu_seconds(resource.RUSAGE_SELF) + cpu_seconds(resource.RUSAGE_CHILDREN)
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def cpu_kind() -> str:
@@ -119,7 +117,7 @@ def measure_manifest(root: Path) -> dict:
     return {
         "files": sum(plan["totals"].values()), "scale": plan["scale"], "link": plan["link"],
         "rows": len(manifest.frame), "seconds": seconds, "main_cpu": main_cpu, "workers_cpu": workers_cpu,
-        "free_estimate": main_cpu + workers_cpu / usable_cores(), "rss_before_mib": rss_before, "csv_mib": csv_mib,
+        "free_estimate": main_cpu + workers_cpu / usable_cpus(), "rss_before_mib": rss_before, "csv_mib": csv_mib,
         "peak_rss_mib": max(peak_rss_mib(), peak_rss_mib(resource.RUSAGE_CHILDREN)),
     }
 
@@ -172,7 +170,7 @@ def part_manifest(out: Path, trees: list[str], args) -> None:
               f"{r['rss_before_mib']:>7.0f}{r['csv_mib']:>8.1f}{r['files'] / ref['files']:>8.2f}"
               f"{r['free_estimate'] / ref['free_estimate']:>6.2f}", flush=True)
     print(f"('main CPU': the stage's process; 'workers': its image-checking processes; 'free est': main CPU + workers / "
-          f"{usable_cores()} cores, the wall time on free cores; 'us/file': CPU per file, all processes; 'import': "
+          f"{usable_cpus()} cores, the wall time on free cores; 'us/file': CPU per file, all processes; 'import': "
           "RSS before the scan, torch and pandas loaded as in the stage's notebook)")
     tree, seconds, mib = MANIFEST_TARGET
     if tree in results:

@@ -101,7 +101,10 @@ class RunFolder:
         return self.dir / "logs" / f"train_rank{rank}.log"
 
     def features_path(self, which: str) -> Path:
-        return self.dir / "features" / f"{which}.pt"
+        """Cached embeddings: the fine-tuned model's in this folder; the frozen pretrained network's beside the
+        manifest (:attr:`data_dir`), since no seed or training parameter changes them (the cache checks its
+        settings all the same)."""
+        return (self.data_dir if which == "frozen" else self.dir) / "features" / f"{which}.pt"
 
     def metrics_path(self, which: str = "trained") -> Path:
         return self.dir / f"metrics{suffix(which)}.json"

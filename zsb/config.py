@@ -48,13 +48,14 @@ ARTIFACTS: dict[str, tuple[str, ...]] = {
 everything made from it."""
 
 
-def param(default: Any, affects: str | tuple[str, ...], doc: str) -> Any:
-    """A RunConfig field: its default, the artifacts it affects (or :data:`EXECUTION`) and a one-line description."""
+def param(default: Any, affects: str | tuple[str, ...], doc: str, minimum: float = 0) -> Any:
+    """A RunConfig field: its default, the artifacts it affects (or :data:`EXECUTION`), a one-line description and,
+    for a number, its smallest allowed value."""
     affects = (affects,) if isinstance(affects, str) else tuple(affects)
     for name in affects:
         if name != EXECUTION and name not in ARTIFACTS:
             raise ValueError(f"unknown artifact {name!r} in a RunConfig declaration")
-    return field(default=default, metadata={"affects": affects, "doc": doc})
+    return field(default=default, metadata={"affects": affects, "doc": doc, "minimum": minimum})
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ class RunConfig:
     # --- execution ---
     device: str = param("auto", EXECUTION, "auto | cpu | cuda")
     num_workers: int = param(0, EXECUTION, "DataLoader worker processes; -1: the CPUs this process may use, less "
-                                           "one, shared among the training processes")
+                                           "one, shared among the training processes", minimum=-1)
     cache_images: bool = param(True, EXECUTION, "keep decoded, resized images in memory (small benchmarks)")
     eval_batch_size: int = param(128, EXECUTION, "batch size of feature extraction")
     progress: bool = param(True, EXECUTION, "tqdm progress bars, plain text")
@@ -307,9 +308,10 @@ def coerce(name: str, value: Any) -> Any:
         raise ConfigError(type_error_message(name, value, kind, RunConfig.__dataclass_fields__[name].default))
     if name in CHOICES and value not in CHOICES[name]:
         raise ConfigError(f"parameter {name}={value!r} is not one of {', '.join(CHOICES[name])}")
-    if kind in (int, float) and value < 0 and not (name == "num_workers" and value == -1):
-        raise ConfigError(f"parameter {name}={value!r} must not be negative"
-                          + (" (-1: one worker per available CPU, less one)" if name == "num_workers" else ""))
+    minimum = RunConfig.__dataclass_fields__[name].metadata["minimum"]
+    if kind in (int, float) and value < minimum:
+        raise ConfigError(f"parameter {name}={value!r} must not be negative" if minimum == 0 else
+                          f"parameter {name}={value!r} must be {minimum} or more ({DOCS[name]})")
     return value
 
 
@@ -428,13 +430,12 @@ def resolve_precision(precision: str, device: str) -> str:
 
 def resolve_workers(num_workers: int, processes: int = 1) -> int:
     """DataLoader workers per training process: ``num_workers``, or for -1 the CPUs this process may use
-    (``os.sched_getaffinity``) less one for the main process, divided among the ``processes``."""
+    (:func:`zsb.io.usable_cpus`) less one for the main process, divided among the ``processes``."""
     if num_workers >= 0:
         return num_workers
-    import os
+    from zsb.io import usable_cpus
 
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(0, cpus // max(processes, 1) - 1)
+    return max(0, usable_cpus() // max(processes, 1) - 1)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

@@ -135,6 +135,11 @@ CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 """CPU flags that decide training speed: bf16 is fast only with avx512_bf16 or amx_bf16 (else emulated)."""
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one, else all)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def machine_info() -> dict[str, Any]:
     """What a timing depends on: the CPU model, its logical cores and bf16-relevant flags (from /proc/cpuinfo
     where there is one), and the CUDA GPU, if any."""

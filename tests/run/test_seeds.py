@@ -63,6 +63,17 @@ def test_every_seed_is_trained_in_its_own_folder_on_the_shared_data(seeded):
     assert not np.allclose(first["mAP@all"], other["mAP@all"])  # the seed changed training
 
 
+
+def test_the_frozen_features_are_computed_once_for_every_seed_and_variant(seeded):
+    """The frozen pretrained network's embeddings depend on no seed or training parameter: every seed's frozen
+    variant reads the one cache beside the shared manifest, and no folder keeps a copy."""
+    run, *_ = seeded
+    shared = run.folder.features_path("frozen")
+    assert shared == run.dir / "features" / "frozen.pt" and shared.exists()
+    for seed in (0, 1):
+        assert run.for_seed(seed).variant("frozen").folder.features_path("frozen") == shared
+    assert sorted(p.relative_to(run.dir).as_posix() for p in run.dir.rglob("frozen.pt")) == ["features/frozen.pt"]
+
 def test_the_seeds_table_matches_statistics_and_a_pooled_bootstrap(seeded):
     run, _, table, _ = seeded
     record = json.loads(run.folder.seeds_metrics_path.read_text())

@@ -22,6 +22,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from zsb.errors import ConfigError, DataError
+from zsb.io import usable_cpus
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 """File extensions read as images, matched case-insensitively (TU-Berlin Extended mixes ``.jpg`` and ``.JPEG``)."""
@@ -203,8 +204,7 @@ def inspect_images(
     folders = {folder: str(folder.resolve()) for folder in {path.parent for path in paths}}
     resolved_folders = [folders[path.parent] for path in paths]
     if processes is None:
-        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        processes = min(usable, len(paths) // FILES_PER_PROCESS)
+        processes = min(usable_cpus(), len(paths) // FILES_PER_PROCESS)
     bar = partial(tqdm, total=len(paths), desc=desc, unit="file", ascii=True, disable=not progress)
     if processes <= 1:
         return [inspect_image(path, folder, verify=verify) for path, folder in bar(zip(paths, resolved_folders))]

@@ -150,17 +150,21 @@ class Run:
         augmentation = {"crop_scale": (self.cfg.crop_scale, 1.0)} if train else {}
         transform = build_transform(preprocessing, self.cfg.image_size, train=train, **augmentation)
         dataset = ImageDataset(frame, transform, cache_in_memory=self.cfg.cache_images, substitute_failed=train)
-        if self.cfg.cache_images and self.loader_options()["num_workers"]:
+        if self.cfg.cache_images and self.workers:
             dataset.preload(self.cfg.progress)  # decoded once here; forked workers share the cache
         return dataset
 
+    @property
+    def workers(self) -> int:
+        """DataLoader worker processes of this process (:func:`zsb.config.resolve_workers`)."""
+        return resolve_workers(self.cfg.num_workers, self.cfg.processes)
+
     def loader_options(self, persistent: bool = False) -> dict[str, Any]:
         """DataLoader settings that keep an accelerator fed: ``num_workers`` worker processes
-        (:func:`zsb.config.resolve_workers`), each with 4 batches prefetched and, with ``persistent``, kept alive
-        from one epoch to the next; on CUDA, batches in pinned memory (copied to the GPU without blocking)."""
-        workers = resolve_workers(self.cfg.num_workers, self.cfg.processes)
-        options: dict[str, Any] = {"num_workers": workers, "pin_memory": self.device.type == "cuda"}
-        if workers:
+        (:attr:`workers`), each with 4 batches prefetched and, with ``persistent``, kept alive from one epoch to
+        the next; on CUDA, batches in pinned memory (copied to the GPU without blocking)."""
+        options: dict[str, Any] = {"num_workers": self.workers, "pin_memory": self.device.type == "cuda"}
+        if self.workers:
             options.update(prefetch_factor=4, persistent_workers=persistent)
         return options
 
