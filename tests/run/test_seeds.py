@@ -14,7 +14,7 @@ import pytest
 
 from zsb.config import resolve
 from zsb.driver.reproduce import default_run_id
-from zsb.errors import ConfigError
+from zsb.errors import ConfigError, ZSBError
 from zsb.run import stages
 from zsb.run.context import Run
 from zsb.stats import bootstrap_ci, paired_difference
@@ -127,3 +127,33 @@ def test_the_ablation_figures_draw_intervals(seeded, tmp_path):
     assert any(type(c).__name__ == "ErrorbarContainer" for c in fig.axes[0].containers)
     viz.plot_ablation_gains(table, "mAP@all", path=tmp_path / "gains.png")
     assert (tmp_path / "gains.png").stat().st_size > 0
+
+
+def test_a_run_restored_from_its_small_files_is_tabulated_not_trained_again(seeded, tmp_path, monkeypatch):
+    """On another machine, a run folder holds only its small files (no checkpoints, no feature caches): the
+    ablation and the further seeds are summarised from them; the first seed, whose model the evaluation stage
+    draws, and a variant whose record is stale are trained."""
+    import shutil
+
+    run, _, _, table = seeded
+    restored_dir = tmp_path / "restored"
+    shutil.copytree(run.dir, restored_dir, ignore=shutil.ignore_patterns("checkpoints", "*.pt"))
+    restored = Run(restored_dir, run.cfg)
+    trained: list = []
+    monkeypatch.setattr(stages, "train", lambda r, resume=True: trained.append(r.dir) or [])
+    again = stages.ablation(restored)
+    assert trained == []
+    columns = [c for c in table.columns if c != "seconds_per_epoch"]
+    pd.testing.assert_frame_equal(again[columns], table[columns])
+    assert list(again["seconds_per_epoch"]) == list(table["seconds_per_epoch"])  # read from the logs
+
+    stages.train_seeds(restored)
+    assert trained == [restored_dir]  # the first seed only: its checkpoint is gone and 04 needs its model
+
+    variant = restored.for_seed(0).variant("no_knowledge")
+    record = json.loads(variant.folder.metrics_path().read_text())
+    variant.folder.metrics_path().write_text(json.dumps({**record, "fingerprint": "another configuration"}))
+    trained.clear()
+    with pytest.raises(ZSBError, match="no trained model"):
+        stages.ablation(restored)  # the stand-in trains nothing, so the stale variant's evaluation finds no model
+    assert trained == [variant.dir]

@@ -34,6 +34,7 @@ from zsb.metrics import AP_VARIANTS, evaluate_retrieval
 from zsb.model import ZSBModel
 from zsb import artifacts, binary, stats
 from zsb.run.context import Run, write_table
+from zsb.trainlog import read_log
 from zsb.artifacts import RunFolder, suffix
 
 logger = get_logger(__name__)
@@ -81,8 +82,10 @@ def prepare_knowledge(run: Run) -> torch.Tensor:
 # --- 03 train ---
 def train_seeds(run: Run, resume: bool = True) -> pd.DataFrame:
     """Train the run once per seed of ``seeds`` (the first in the run folder, the others in ``seeds/<seed>/``);
-    a seed whose training finished earlier is not trained again. One row per seed and epoch."""
-    rows = [{"seed": seeded.cfg.seed, **record} for seeded in run.seed_runs() for record in train(seeded, resume)]
+    a seed whose training finished earlier is not trained again, nor one after the first whose evaluation is
+    recorded (:func:`train_unless_evaluated`). One row per seed and epoch."""
+    rows = [{"seed": seeded.cfg.seed, **record} for seeded in run.seed_runs()
+            for record in (train(seeded, resume) if seeded is run else train_unless_evaluated(seeded, resume))]
     return pd.DataFrame(rows)
 
 
@@ -107,6 +110,18 @@ def train(run: Run, resume: bool = True) -> list[dict]:
         teacher = run.backbone()
     return engine.train(model, loader_for_epoch, c, run.dir, class_knowledge=class_knowledge, teacher=teacher,
                         resume=resume, ranks=ranks)
+
+
+def train_unless_evaluated(run: Run, resume: bool = True) -> list[dict]:
+    """:func:`train`, unless the run's evaluation is recorded for its current features (:func:`recorded_metrics`) and
+    its log holds every epoch: then the logged history. For the runs that are only summarised (further seeds,
+    ablation variants): a run folder restored from its small files (``config.json``, ``train_log.jsonl``,
+    ``metrics.json``, ``per_query.csv``; no checkpoint) on another machine is tabulated, not trained again."""
+    if resume and recorded_metrics(run) is not None:
+        history = read_log(run.folder.log_path)
+        if [r["epoch"] for r in history] == list(range(1, run.cfg.epochs + 1)):
+            return history
+    return train(run, resume)
 
 
 def training_loader(run: Run, ranks: distributed.Ranks | None = None) -> Callable[[int], DataLoader]:
@@ -237,14 +252,22 @@ def evaluated(run: Run) -> dict[str, float]:
     """The trained model's metrics: read from ``metrics.json`` when it was written for the run's current features
     (and binary codes), else :func:`evaluate` first. The notebooks evaluate a run and then summarise its seeds and
     its ablation, which must not rank, bootstrap and fit ITQ a second time."""
+    metrics = recorded_metrics(run)
+    return evaluate(run, "trained") if metrics is None else metrics
+
+
+def recorded_metrics(run: Run) -> dict[str, float] | None:
+    """The trained model's metrics in ``metrics.json`` if they were written for the run's current features (and
+    binary codes), else None."""
     path = run.folder.metrics_path("trained")
-    if path.exists():
-        record = json.loads(path.read_text())
-        frozen = run.cfg.epochs == 0
-        fresh = record.get("fingerprint") == run.cfg.fingerprint("frozen_features" if frozen else "features")
-        if fresh and (frozen or not run.cfg.binary_bits or record.get("binary", {}).get("bits") == run.cfg.binary_bits):
-            return record["metrics"]
-    return evaluate(run, "trained")
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    frozen = run.cfg.epochs == 0
+    fresh = record.get("fingerprint") == run.cfg.fingerprint("frozen_features" if frozen else "features")
+    if fresh and (frozen or not run.cfg.binary_bits or record.get("binary", {}).get("bits") == run.cfg.binary_bits):
+        return record["metrics"]
+    return None
 
 
 def seen_embeddings(run: Run) -> dict[str, torch.Tensor]:
@@ -407,7 +430,7 @@ def ablation(run: Run) -> pd.DataFrame:
         summaries, seconds = [], []
         for variant in variant_runs[name].values():
             if variant.cfg.epochs:
-                history = train(variant)
+                history = train_unless_evaluated(variant)
                 seconds.append(sum(r["seconds"] for r in history) / max(len(history), 1))
             summaries.append(evaluated(variant))
         row: dict[str, Any] = {"variant": name, "seeds": len(seeds)}
