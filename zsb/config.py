@@ -263,7 +263,14 @@ ABLATION_VARIANTS: dict[str, dict[str, Any]] = {
 """Each ablation variant is the full method with these parameters changed ("frozen" is not trained at all)."""
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "synthetic": {},
+    "synthetic": {
+        # The embedded default must finish within 10 minutes on 2 cores without bf16 units (issue 13): 1 epoch (so
+        # the ablation's "full" is the main run) on 20 of the 40 generated images per class and domain. Chosen on
+        # validation classes (seeds 0, 1; mAP@all): 0.584 +- 0.042 at 2 epochs on all 40, 0.503 +- 0.005 at 1 epoch
+        # on 40, 0.487 +- 0.015 at 1 epoch on 20 (frozen features 0.413): halving the images costs nothing measurable.
+        "epochs": 1,
+        "max_per_class": 20,
+    },
     "sketchy_mini": {
         "image_size": 224,
         "epochs": 6,
