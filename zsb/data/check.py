@@ -21,9 +21,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
 
-from zsb.data.layouts import check_image, find_layout, list_class_files, list_class_folders
+from zsb.data.layouts import find_layout, inspect_images, list_class_files, list_class_folders
 from zsb.data.registry import Benchmark, get_benchmark, normalize_class_name
 from zsb.errors import DataError
 
@@ -356,13 +355,14 @@ def _scan(key: str, folder: Path, expected: Count | None) -> DomainCheck:
 
 
 def _verify(domains: list[DomainCheck], progress: bool, benchmark: str) -> None:
-    """Decode every image file of every class folder (a duplicate class's second folder too)."""
+    """Decode every image file of every class folder (a duplicate class's second folder too), in parallel on the
+    usable cores (:func:`zsb.data.layouts.inspect_images`, the manifest's check)."""
     files = []
     for domain in domains:
         class_folders = list(domain.folders.values()) + [second for _, second in domain.duplicates]
         files += [(domain, path) for folder in class_folders for path in list_class_files(folder)[0]]
-    for domain, path in tqdm(files, desc=f"{benchmark}: decoding", unit="file", ascii=True, disable=not progress):
-        reason = check_image(path)
+    checked = inspect_images([path for _, path in files], progress=progress, desc=f"{benchmark}: decoding")
+    for (domain, path), (_, reason) in zip(files, checked):
         if reason is not None:
             domain.unreadable.append((path, reason))
 
