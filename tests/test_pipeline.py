@@ -137,3 +137,21 @@ def test_published_files_hold_relative_paths(reproduced):
     assert (published / "RUN.txt").read_text() == "copied from runs/tiny\n"
     for name in ("metrics.json", "metrics_frozen.json", "timing.json"):
         assert str(published.parent.parent) not in (published / name).read_text(), name
+
+
+def test_a_run_continues_on_another_machine_from_its_small_files(reproduced, workdir, synthetic_env):
+    """The small files of a run (zsb.artifacts.copy_small_files: no checkpoint, no tensors, no manifest) are enough
+    for another machine to rerun the data, knowledge and ablation stages: the finished variants are tabulated from
+    their records, none is trained again, and the table is the original's."""
+    from zsb.artifacts import copy_small_files
+
+    published, _, args = reproduced
+    original, moved = published / "runs" / "tiny", workdir / "elsewhere" / "synthetic" / "runs" / "tiny"
+    copy_small_files(original, moved)
+    assert not list(moved.rglob("*.pt")) and not (moved / "manifest.csv").exists()
+    done = zsb(*args, "--results", "elsewhere", "--stages", "01_data,02_knowledge,06_ablation", "--force",
+               cwd=workdir, env=synthetic_env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert not list(moved.rglob("last.pt"))  # nothing was trained
+    pd.testing.assert_frame_equal(pd.read_csv(moved / "tables" / "ablation.csv"),
+                                  pd.read_csv(original / "tables" / "ablation.csv"))

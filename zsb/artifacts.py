@@ -34,7 +34,8 @@ from typing import Any, Callable
 
 from zsb.config import CONFIG_NAME, RunConfig, canonical_json, resolve
 from zsb.errors import WeightsError
-from zsb.io import atomic_torch_save, atomic_write_json, atomic_write_text, environment_info, safe_torch_load
+from zsb.io import (atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_text, environment_info,
+                    safe_torch_load)
 from zsb.trainlog import LOG_NAME
 
 CHECKPOINT_NAME = "last.pt"
@@ -150,6 +151,20 @@ class RunFolder:
     def lock_path(self) -> Path:
         return self.dir / ".lock"
 
+    def small_files(self) -> list[Path]:
+        """Every file of the run folder (its seeds' and variants' included) that a later session needs to tabulate
+        the finished runs and train only what is new: configs, stage markers, training logs, metrics, per-query
+        values, tables, figures. Left out: what is large or names this machine's paths, and is remade on demand
+        (checkpoints, feature and knowledge tensors, the manifest with its absolute image paths, the executed
+        notebooks, the lock). Without its checkpoint a finished run is not trained again unless a stage needs its
+        model (:func:`zsb.run.stages.train_unless_evaluated`)."""
+        left_out = {"checkpoints", "features", "notebooks", "logs"}
+        return sorted(
+            path for path in self.dir.rglob("*")
+            if path.is_file() and not left_out & set(path.relative_to(self.dir).parts[:-1])
+            and path.suffix != ".pt" and not path.name.startswith(("manifest.csv", "knowledge.pt", ".lock", "."))
+        )
+
     def published_files(self) -> list[Path]:
         """The small files that ``results/<benchmark>/`` shows: metrics, parameters, log, timing, tables, figures."""
         names = (CONFIG_NAME, "metrics.json", "metrics_frozen.json", "metrics_seeds.json", LOG_NAME, "timing.json")
@@ -254,3 +269,16 @@ def invalidate(path: str | os.PathLike) -> None:
 def record(path: str | os.PathLike, settings: dict[str, Any]) -> None:
     """Record that the file artifact at ``path`` (just written) was made with ``settings``."""
     atomic_write_text(record_path(path), canonical_json(settings))
+
+
+def copy_small_files(run_dir: str | os.PathLike, destination: str | os.PathLike) -> list[Path]:
+    """Copy :meth:`RunFolder.small_files` of ``run_dir`` into ``destination`` (same relative paths; each file
+    written atomically), e.g. into a repository to continue the runs on another machine; returns the copies."""
+    source, target = Path(run_dir), Path(destination)
+    copies = []
+    for path in RunFolder(source).small_files():
+        copy = target / path.relative_to(source)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(copy, path.read_bytes())
+        copies.append(copy)
+    return copies

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from zsb.artifacts import copy_small_files
 from zsb.config import resolve
 from zsb.driver.reproduce import default_run_id
 from zsb.errors import ConfigError, ZSBError
@@ -133,11 +134,14 @@ def test_a_run_restored_from_its_small_files_is_tabulated_not_trained_again(seed
     """On another machine, a run folder holds only its small files (no checkpoints, no feature caches): the
     ablation and the further seeds are summarised from them; the first seed, whose model the evaluation stage
     draws, and a variant whose record is stale are trained."""
-    import shutil
-
     run, _, _, table = seeded
     restored_dir = tmp_path / "restored"
-    shutil.copytree(run.dir, restored_dir, ignore=shutil.ignore_patterns("checkpoints", "*.pt"))
+    copies = copy_small_files(run.dir, restored_dir)
+    kept = {path.relative_to(restored_dir).as_posix() for path in copies}
+    assert {"seeds/1/config.json", "train_log.jsonl", "metrics.json", "per_query.csv", "seeds/1/metrics.json",
+            "ablation/no_knowledge/per_query.csv", "tables/ablation.md"} <= kept
+    assert not any(name.endswith(".pt") or name.startswith(("manifest.csv", "checkpoints/")) for name in kept)
+    assert all(path.read_bytes() == (run.dir / path.relative_to(restored_dir)).read_bytes() for path in copies)
     restored = Run(restored_dir, run.cfg)
     trained: list = []
     monkeypatch.setattr(stages, "train", lambda r, resume=True: trained.append(r.dir) or [])
