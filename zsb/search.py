@@ -45,7 +45,6 @@ from typing import Callable, Sequence
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
-from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 from torch.utils.data import DataLoader, Dataset
 
@@ -421,29 +420,9 @@ def write_results(results: pd.DataFrame, out_dir: str | os.PathLike) -> list[Pat
         files = [out / f"{name}.csv", out / f"{name}.png"]
         taken.update(file.resolve() for file in files)
         atomic_write_text(files[0], rows[["rank", "path", "similarity"]].to_csv(index=False, float_format="%.6f"))
-        plt.close(plot_search(query, rows["path"].tolist(), rows["similarity"].tolist(), path=files[1]))
+        plt.close(viz.plot_search(query, rows["path"].tolist(), rows["similarity"].tolist(), path=files[1]))
         written += files
     return written
-
-
-def plot_search(query: str | os.PathLike, paths: Sequence[str], similarities: Sequence[float],
-                path: str | os.PathLike | None = None) -> Figure:
-    """The query sketch, then its ranked photos with the rank and cosine similarity above each."""
-    thumb = 112
-    with viz._style(font_scale=0.9):
-        fig, axes = plt.subplots(1, 1 + len(paths), figsize=(1.25 * (1 + len(paths)) + 0.5, 2.3), squeeze=False,
-                                 gridspec_kw={"wspace": 0.12})
-        query_ax = axes[0, 0]
-        viz._show_image(query_ax, viz._load_thumbnail(query, thumb))
-        viz._frame_spines(query_ax, viz.QUERY_COLOR, width=2.5)
-        query_ax.set_title("query", fontsize=10, fontweight="bold")
-        for rank, (photo, similarity) in enumerate(zip(paths, similarities), start=1):
-            ax = axes[0, rank]
-            viz._show_image(ax, viz._load_thumbnail(photo, thumb))
-            viz._frame_spines(ax, None)
-            ax.set_title(f"{rank}\n{similarity:.3f}", fontsize=9, pad=3)
-        fig.suptitle(f"Top-{len(paths)} photos for {Path(query).name} (rank, cosine similarity)", fontsize=11, y=1.02)
-    return viz._finish(fig, path)
 
 
 def render_strokes(segments: Sequence[tuple[float, float, float, float]], size: int = 256,
@@ -513,7 +492,7 @@ def drawing_pad(searcher: Searcher, gallery: GalleryIndex, top: int = 10, out_di
                 render_strokes(segments, size, PAD_LINE_WIDTH).save(f, format="PNG")
             found = search(searcher, gallery, [sketch], top)
             write_results(found, out_dir)
-            figure = plot_search(sketch, found["path"].tolist(), found["similarity"].tolist())
+            figure = viz.plot_search(sketch, found["path"].tolist(), found["similarity"].tolist())
             display(figure)
             plt.close(figure)
             display(found[["rank", "path", "similarity"]])

@@ -345,6 +345,26 @@ def plot_retrieval(
     return _finish(fig, path)
 
 
+def plot_search(query: str | os.PathLike, paths: Sequence[str], similarities: Sequence[float],
+                path: str | os.PathLike | None = None) -> Figure:
+    """The query sketch, then its ranked photos with the rank and cosine similarity above each."""
+    thumb = 112
+    with _style(font_scale=0.9):
+        fig, axes = plt.subplots(1, 1 + len(paths), figsize=(1.25 * (1 + len(paths)) + 0.5, 2.3), squeeze=False,
+                                 gridspec_kw={"wspace": 0.12})
+        query_ax = axes[0, 0]
+        _show_image(query_ax, _load_thumbnail(query, thumb))
+        _frame_spines(query_ax, QUERY_COLOR, width=2.5)
+        query_ax.set_title("query", fontsize=10, fontweight="bold")
+        for rank, (photo, similarity) in enumerate(zip(paths, similarities), start=1):
+            ax = axes[0, rank]
+            _show_image(ax, _load_thumbnail(photo, thumb))
+            _frame_spines(ax, None)
+            ax.set_title(f"{rank}\n{similarity:.3f}", fontsize=9, pad=3)
+        fig.suptitle(f"Top-{len(paths)} photos for {Path(query).name} (rank, cosine similarity)", fontsize=11, y=1.02)
+    return _finish(fig, path)
+
+
 def tsne_embed(
     embeddings: Any, seed: int = 0, perplexity: float = 30.0, pca_dim: int = 50
 ) -> np.ndarray:
