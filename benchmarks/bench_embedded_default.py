@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 
 from zsb.data.synthetic import ensure_synthetic
+from zsb.io import machine_info
 from zsb.run.stages import STAGES
 
 SETTINGS = {
@@ -34,14 +34,6 @@ SETTINGS = {
     "avx2": ({"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}, ["--set", "precision=fp32"]),
 }
 """Each setting: environment variables and extra ``zsb reproduce`` arguments."""
-
-
-def cpu_kind() -> str:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
-                 platform.machine())
-    units = "AVX512-BF16" if "avx512_bf16" in info else "AVX2" if "avx2" in info else "no AVX2"
-    return f"{model}, {os.cpu_count()} logical cores, {units}"
 
 
 def timed_reproduce(setting: str) -> dict:
@@ -64,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = [args.only] if args.only else list(SETTINGS)
     ensure_synthetic(progress=False)
-    print(f"CPU: {cpu_kind()}")
+    print(f"machine: {machine_info()}")
     results = {setting: timed_reproduce(setting) for setting in settings}
     print(f"{'stage':<14}" + "".join(f"{s + ' (s)':>14}" for s in settings)
           + (f"{'avx2 / native':>16}" if len(settings) == 2 else ""))

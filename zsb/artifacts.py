@@ -155,14 +155,19 @@ class RunFolder:
         """Every file of the run folder (its seeds' and variants' included) that a later session needs to tabulate
         the finished runs and train only what is new: configs, stage markers, training logs, metrics, per-query
         values, tables, figures. Left out: what is large or names this machine's paths, and is remade on demand
-        (checkpoints, feature and knowledge tensors, the manifest with its absolute image paths, the executed
-        notebooks, the lock). Without its checkpoint a finished run is not trained again unless a stage needs its
-        model (:func:`zsb.run.stages.train_unless_evaluated`)."""
-        left_out = {"checkpoints", "features", "notebooks", "logs"}
+        (checkpoints, tensors, the manifest and its sidecars with their absolute paths, the knowledge, the executed
+        notebooks, process logs, the lock). Without its checkpoint a finished run is not trained again unless a
+        stage needs its model (:func:`zsb.run.stages.train_unless_evaluated`)."""
+        from zsb.data.manifest import sidecar_path
+
+        folders = {self.checkpoint_path.parent.name, self.features_path("trained").parent.name,
+                   self.notebook("").parent.name, self.process_log(0).parent.name}
+        names = {self.lock_path.name, *(path.name for artifact in (self.manifest_path, self.knowledge_path)
+                                        for path in (artifact, record_path(artifact), sidecar_path(artifact)))}
         return sorted(
             path for path in self.dir.rglob("*")
-            if path.is_file() and not left_out & set(path.relative_to(self.dir).parts[:-1])
-            and path.suffix != ".pt" and not path.name.startswith(("manifest.csv", "knowledge.pt", ".lock", "."))
+            if path.is_file() and path.suffix != ".pt" and path.name not in names
+            and not folders & set(path.relative_to(self.dir).parts[:-1])
         )
 
     def published_files(self) -> list[Path]:

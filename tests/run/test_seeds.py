@@ -140,7 +140,11 @@ def test_a_run_restored_from_its_small_files_is_tabulated_not_trained_again(seed
     kept = {path.relative_to(restored_dir).as_posix() for path in copies}
     assert {"seeds/1/config.json", "train_log.jsonl", "metrics.json", "per_query.csv", "seeds/1/metrics.json",
             "ablation/no_knowledge/per_query.csv", "tables/ablation.md"} <= kept
-    assert not any(name.endswith(".pt") or name.startswith(("manifest.csv", "checkpoints/")) for name in kept)
+    assert not any(name.endswith(".pt") or name.startswith(("manifest.", "checkpoints/")) for name in kept)
+    data_root = json.loads(run.folder.manifest_path.with_suffix(".json").read_text())["data_root"]
+    for copy in copies:  # nothing kept names this machine's paths
+        text = copy.read_bytes().decode("utf-8", errors="ignore")
+        assert str(run.dir) not in text and data_root not in text, copy
     assert all(path.read_bytes() == (run.dir / path.relative_to(restored_dir)).read_bytes() for path in copies)
     restored = Run(restored_dir, run.cfg)
     trained: list = []

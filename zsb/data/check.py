@@ -21,7 +21,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from zsb.data.layouts import find_layout, inspect_images, list_class_files, list_class_folders
 from zsb.data.registry import Benchmark, get_benchmark, normalize_class_name
 from zsb.errors import DataError
