@@ -131,6 +131,20 @@ def environment_info() -> dict[str, Any]:
     }
 
 
+def machine_summary(info: dict[str, Any] | None) -> str:
+    """One short line for a :func:`machine_info` record, the CPU kind that every timing must name:
+    ``"AMD EPYC, 2 cores, bf16 units"`` (``"bf16 emulated"`` without avx512_bf16 / amx_bf16; the GPU appended);
+    ``"unknown"`` for a run whose zsb did not record its machine."""
+    if not info:
+        return "unknown"
+    flags = set(info.get("cpu_flags", ()))
+    parts = [str(info.get("cpu", "unknown CPU")), f"{info.get('logical_cores', '?')} cores",
+             "bf16 units" if flags & {"avx512_bf16", "amx_bf16"} else "bf16 emulated"]
+    if info.get("gpu"):
+        parts.append(str(info["gpu"]))
+    return ", ".join(parts)
+
+
 CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 """CPU flags that decide training speed: bf16 is fast only with avx512_bf16 or amx_bf16 (else emulated)."""
 

@@ -3,6 +3,7 @@
 
 import json
 import math
+import re
 import statistics
 from dataclasses import asdict
 
@@ -148,3 +149,33 @@ def test_paired_comparison_refuses_runs_on_other_queries(runs):
     (runs[3] / "per_query.csv").unlink()
     with pytest.raises(ZSBError, match="04_evaluate"):
         compare_runs(runs, paired=True)
+
+
+def test_trained_runs_show_their_median_epoch_seconds_and_machine(runs):
+    """The training cost is the median of the log's epoch seconds (a plain sort, checked here against
+    statistics.median), beside the machine the run recorded; a run without a log shows none."""
+    epochs = {"kd_s0": [95.0, 31.0, 30.0], "kd_s1": [40.0, 42.0], "kd_s2": [], "nokd_s0": [12.0, 50.0, 11.0, 13.0]}
+    for run in runs:
+        (run / "train_log.jsonl").write_text("".join(
+            json.dumps({"epoch": i + 1, "loss/total": 1.0, "seconds": s}) + "\n" for i, s in enumerate(epochs[run.name])))
+    config = json.loads((runs[0] / "config.json").read_text())
+    config["machine"] = {"cpu": "AMD EPYC", "logical_cores": 2, "cpu_flags": ["avx2", "avx512_bf16"]}
+    (runs[0] / "config.json").write_text(json.dumps(config))
+    per_run, _ = compare_runs(runs)
+    assert list(per_run.columns) == ["run", "w_knowledge", "seed", *METRICS, "train s/epoch (median)", "machine"]
+    seconds = per_run["train s/epoch (median)"].tolist()
+    assert seconds[0] == sorted(epochs["kd_s0"])[1] == 31.0
+    assert seconds[1] == statistics.median(epochs["kd_s1"]) == 41.0
+    assert math.isnan(seconds[2])  # no epoch logged: not trained
+    assert seconds[3] == statistics.median(epochs["nokd_s0"]) == 12.5
+    assert per_run["machine"].tolist() == ["AMD EPYC, 2 cores, bf16 units", "unknown", "", "unknown"]
+    assert re.search(r"\|\s+31\.0 \| AMD EPYC, 2 cores, bf16 units", write_comparison(runs))
+
+
+def test_machine_summary_names_emulated_bf16_and_the_gpu():
+    from zsb.io import machine_summary
+
+    assert machine_summary(None) == "unknown"
+    assert machine_summary({"cpu": "Intel Xeon", "logical_cores": 16, "cpu_flags": ["avx2"],
+                            "gpu": "NVIDIA H200"}) == "Intel Xeon, 16 cores, bf16 emulated, NVIDIA H200"
+    assert machine_summary({"cpu": "Xeon", "logical_cores": 2, "cpu_flags": ["amx_bf16"]}).endswith("bf16 units")

@@ -7,6 +7,10 @@ in their seed are summarised as mean and sample standard deviation: the seed spr
 between two settings is more than seed noise. With ``paired``, the setting of the first run is the reference, and
 each other setting gets the paired gain of the reference over it: the reference minus the setting on their common
 seeds and the same queries (``per_query.csv``), with a 95% bootstrap interval over queries (:mod:`zsb.stats`).
+
+When the runs were trained (a ``train_log.jsonl``), the per-run table also gives the training cost: the median
+wall-clock seconds of an epoch (the median, so that one epoch slowed by other work on the machine does not move it)
+and the machine each run recorded, since times are comparable only on one CPU kind.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any, Sequence
 import pandas as pd
 
 from zsb.config import parameters_of
+from zsb.io import machine_summary
+from zsb.trainlog import read_log
 from zsb.data.registry import get_benchmark
 from zsb.metrics import metric_header
 from zsb.errors import ZSBError
@@ -26,6 +32,8 @@ from zsb.run.context import write_table
 from zsb.artifacts import RunFolder
 
 EVAL_PARAMETERS = parameters_of("features")
+EPOCH_SECONDS = "train s/epoch (median)"
+MACHINE = "machine"
 
 
 def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, float], tuple[str, ...]]:
@@ -51,6 +59,16 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, float], tuple[str
     return {name: getattr(cfg, name) for name in EVAL_PARAMETERS}, values, protocol
 
 
+def training_cost(run_dir: Path) -> dict[str, Any] | None:
+    """The median seconds per epoch of the run's training log and the machine its config.json recorded; None for
+    a run that was not trained (no log, e.g. the frozen features)."""
+    seconds = [float(r["seconds"]) for r in read_log(RunFolder(run_dir).log_path) if "seconds" in r]
+    if not seconds:
+        return None
+    machine = json.loads((run_dir / "config.json").read_text()).get("machine")
+    return {EPOCH_SECONDS: statistics.median(seconds), MACHINE: machine_summary(machine)}
+
+
 def run_labels(paths: Sequence[Path]) -> list[str]:
     """Each run's folder name, or as many trailing path parts as it takes to tell the runs apart
     (``cfg-1/ablation/full`` vs ``cfg-2/ablation/full``)."""
@@ -73,9 +91,11 @@ def compare_runs(run_dirs: Sequence[str | Path], paired: bool = False) -> tuple[
     runs = [(path, params, values) for path, params, values, _ in read]
     differing = [n for n in EVAL_PARAMETERS if len({json.dumps(params[n]) for _, params, _ in runs}) > 1]
     labels = run_labels([path for path, _, _ in runs])
+    costs = [training_cost(path) for path, _, _ in runs]
+    blank = {EPOCH_SECONDS: float("nan"), MACHINE: ""} if any(costs) else {}
     per_run = pd.DataFrame(
-        [{"run": label, **{n: params[n] for n in differing}, **values}
-         for label, (_, params, values) in zip(labels, runs)]
+        [{"run": label, **{n: params[n] for n in differing}, **values, **(cost or blank)}
+         for label, (_, params, values), cost in zip(labels, runs, costs)]
     )
     setting_names = [n for n in differing if n != "seed"]
     groups: dict[str, list[tuple[dict, dict]]] = {}
@@ -123,7 +143,8 @@ def paired_gains(groups: dict, folders: dict[str, dict[int, RunFolder]], setting
 
 def float_formats(frame: pd.DataFrame) -> tuple[str, ...]:
     """Metrics with 4 decimals, parameters as written (1e-4 stays 1e-4)."""
-    return tuple(".4f" if column.startswith(("mAP@", "P@")) else "g" for column in frame.columns)
+    return tuple(".4f" if column.startswith(("mAP@", "P@")) else ".1f" if column == EPOCH_SECONDS else "g"
+                 for column in frame.columns)
 
 
 def with_variant_headers(frame: pd.DataFrame) -> pd.DataFrame:
