@@ -101,6 +101,9 @@ def main() -> None:
         ]
         results[variant] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
     ours, online = results["precomputed"], results["online"]
+    from zsb.io import machine_info, machine_summary
+
+    print(f"machine: {machine_summary(machine_info())}")
     print(f"backbone {args.backbone}, {args.image_size} px, {args.precision}, batch {ours['batch']} "
           f"({args.classes_per_batch} classes x ({args.samples_per_domain} sketch + {args.samples_per_domain} photo)), "
           f"median of {args.steps} steps")
