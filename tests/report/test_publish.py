@@ -79,3 +79,9 @@ def test_readme_shows_mean_and_sd_over_seeds_intervals_and_paired_gains(tmp_path
     assert "on Xeon" in text
     assert cells("| full ")[:4] == ["full", "3", "3", "0.450 ± 0.010"]
     assert "+0.012 [-0.002, +0.025]" in cells("no_knowledge") and "gain, mAP@all (exact)" in text
+
+
+def test_epoch_counts_are_worded_in_the_singular_for_one():
+    from zsb.report.publish import epochs_text
+
+    assert [epochs_text(n) for n in (1, 2, 6)] == ["1 epoch", "2 epochs", "6 epochs"]

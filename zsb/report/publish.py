@@ -130,11 +130,11 @@ def benchmark_markdown(bench_dir: Path, results_root: Path | None = None) -> lis
         f"`{(config.get('git_commit') or 'unknown')[:12]}`)\n"
     ]
     flip = "with test-time flip" if p.get("eval_hflip") else "no test-time flip"
-    model = f"fine-tuned, {p['epochs']} epochs, {flip}"
+    model = f"fine-tuned, {epochs_text(p['epochs'])}, {flip}"
     rows = headline_rows(model, metrics, seeds, protocol)
     if "other_flip" in metrics:
         other = "with test-time flip" if metrics["other_flip"]["eval_hflip"] else "no test-time flip"
-        rows.append({"model": f"fine-tuned, {p['epochs']} epochs, {other}, seed {p['seed']}",
+        rows.append({"model": f"fine-tuned, {epochs_text(p['epochs'])}, {other}, seed {p['seed']}",
                      **metrics["other_flip"]["metrics"]})
     if "metrics" in metrics.get("binary", {}):
         codes = metrics["binary"]
@@ -191,7 +191,12 @@ def training_time(bench_dir: Path) -> str:
     log = read_log(bench_dir / "train_log.jsonl")
     if not log:
         return ""
-    return f"training {sum(r['seconds'] for r in log) / 60:.1f} min ({len(log)} epochs), "
+    return f"training {sum(r['seconds'] for r in log) / 60:.1f} min ({epochs_text(len(log))}), "
+
+
+def epochs_text(count: int) -> str:
+    """``"1 epoch"``, ``"6 epochs"``."""
+    return f"{count} epoch{'' if count == 1 else 's'}"
 
 
 def headline_rows(model: str, metrics: dict, seeds: dict | None, protocol: list[str]) -> list[dict]:
