@@ -24,6 +24,10 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from zsb.artifacts import RunFolder
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = Path("results/sketchy_mini/campaign/runs")
@@ -45,17 +49,19 @@ PLAN: tuple[tuple[str, str, int], ...] = (
 spread over seeds."""
 
 
-def run_folder(root: Path, variant: str, seed: int) -> Path:
-    """Where a run folder made by 06_ablation keeps (variant, seed): the first seed in the folder itself, another in
-    ``seeds/<seed>/``; a variant but ``full`` in ``ablation/<variant>/`` below that."""
-    folder = root if seed == 0 else root / "seeds" / str(seed)
-    return folder if variant == "full" else folder / "ablation" / variant
+def run_folder(root: Path, variant: str, seed: int) -> "RunFolder":
+    """Where the run folder ``root`` that 06_ablation fills keeps (variant, seed) (:class:`zsb.artifacts.RunFolder`'s
+    layout): the first seed (0) in ``root`` itself, the full method in its seed's folder."""
+    from zsb.artifacts import RunFolder
+
+    folder = RunFolder(root) if seed == 0 else RunFolder(root).seed(seed)
+    return folder if variant == "full" else folder.variant(variant)
 
 
 def done_runs(published: Path) -> set[tuple[str, str, int]]:
     """The planned (split, variant, seed) whose ``metrics.json`` is in ``published/<split>/``."""
     return {(split, variant, seed) for split, variant, seed in PLAN
-            if (run_folder(published / split, variant, seed) / "metrics.json").is_file()}
+            if run_folder(published / split, variant, seed).metrics_path().is_file()}
 
 
 def next_run(done: set[tuple[str, str, int]]) -> tuple[str, str, int] | None:

@@ -29,9 +29,9 @@ def test_plan_covers_every_claim_with_each_variants_seeds_in_order():
 
 
 def touch_metrics(root: Path, variant: str, seed: int) -> None:
-    folder = campaign.run_folder(root, variant, seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "metrics.json").write_text("{}")
+    path = campaign.run_folder(root, variant, seed).metrics_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{}")
 
 
 def test_done_runs_are_read_from_the_metrics_files_in_the_folders_06_ablation_writes(tmp_path):

@@ -139,14 +139,16 @@ def machine_summary(info: dict[str, Any] | None) -> str:
         return "unknown"
     flags = set(info.get("cpu_flags", ()))
     parts = [str(info.get("cpu", "unknown CPU")), f"{info.get('logical_cores', '?')} cores",
-             "bf16 units" if flags & {"avx512_bf16", "amx_bf16"} else "bf16 emulated"]
+             "bf16 units" if flags.intersection(BF16_UNITS) else "bf16 emulated"]
     if info.get("gpu"):
         parts.append(str(info["gpu"]))
     return ", ".join(parts)
 
 
-CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
-"""CPU flags that decide training speed: bf16 is fast only with avx512_bf16 or amx_bf16 (else emulated)."""
+BF16_UNITS = ("avx512_bf16", "amx_bf16")
+"""CPU flags of bf16 arithmetic units: without one of them bf16 is emulated, slower than fp32."""
+CPU_FEATURES = ("avx2", "avx512f", *BF16_UNITS)
+"""CPU flags that decide training speed (:data:`BF16_UNITS` and the vector widths), recorded with every run."""
 
 
 def usable_cpus() -> int:
