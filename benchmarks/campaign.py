@@ -16,13 +16,22 @@ is in the committed folder. Run it from a checkout with ``shared/`` beside it (t
 
     python benchmarks/campaign.py status
     nice -n 19 python benchmarks/campaign.py run --results /tmp/campaign --steps 4 --commit
+    python benchmarks/campaign.py summary --write
+
+``summary`` tabulates every split from its committed files (mean ± sd over seeds, the seeds' values, the interval,
+the paired gain of the full method over each variant and the training time) and reads each of the paper's claims
+(:data:`CLAIMS`) off the paired gains; ``--write`` puts that into the campaign README between its markers, so that
+no figure is copied by hand.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +41,11 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = Path("results/sketchy_mini/campaign/runs")
 """Where each split's small files are committed, relative to the repository."""
+README = PUBLISHED.parent / "README.md"
+MARKERS = ("<!-- campaign:summary:start -->", "<!-- campaign:summary:end -->")
+"""What ``summary --write`` replaces in :data:`README`: the text between these two lines."""
+METRICS = ("mAP@all", "P@100")
+"""The Sketchy splits' protocol metrics (``Benchmark.protocol``): the first is the headline, on which claims are read."""
 DATA_ROOT = "../shared/data/sketchy-mini"
 SPLITS = ("sempcyc25", "eccv21", "sake25")
 """SEM-PCYC's split (the default), ECCV'21's (test classes almost absent from ImageNet-1k: claim 4), SAKE's."""
@@ -49,7 +63,7 @@ PLAN: tuple[tuple[str, str, int], ...] = (
 spread over seeds."""
 
 
-def run_folder(root: Path, variant: str, seed: int) -> "RunFolder":
+def run_folder(root: Path, variant: str, seed: int) -> RunFolder:
     """Where the run folder ``root`` that 06_ablation fills keeps (variant, seed) (:class:`zsb.artifacts.RunFolder`'s
     layout): the first seed (0) in ``root`` itself, the full method in its seed's folder."""
     from zsb.artifacts import RunFolder
@@ -116,6 +130,159 @@ def step(results: Path, commit: bool, progress: bool) -> tuple[str, str, int] | 
     return todo
 
 
+@dataclass(frozen=True)
+class Claim:
+    """One of the paper's claims that the campaign tests, read off the paired gain of the full method over
+    ``variants`` (full minus variant, mAP@all, 95% bootstrap over queries) on ``splits``. It holds on a comparison
+    when the interval lies above 0; with ``tie_holds`` (a claim of "at least as accurate") also when it contains 0."""
+
+    number: int
+    text: str
+    variants: tuple[str, ...]
+    splits: tuple[str, ...] = SPLITS
+    tie_holds: bool = False
+
+
+CLAIMS = (
+    Claim(1, "Each of the three losses helps: removing it hurts",
+          ("no_knowledge", "no_classification", "no_quadruplet")),
+    Claim(2, "The domain-balanced quadruplet loss beats the cross-domain triplet loss", ("triplet",)),
+    Claim(3, "Precomputed class knowledge is at least as accurate as an online teacher", ("online_teacher",),
+          tie_holds=True),
+    Claim(4, "The knowledge loss helps on eccv21, whose test classes are (almost) absent from ImageNet-1k",
+          ("no_knowledge",), ("eccv21",)),
+)
+"""The four claims of issue 12. Claim 3's cost side is measured by ``benchmarks/bench_train_step.py``, not here."""
+
+
+def reading(low: float, high: float, variant: str) -> str:
+    """What a paired gain interval (full minus ``variant``) says: which is ahead, or a tie when it contains 0."""
+    return "full ahead" if low > 0 else f"{variant} ahead" if high < 0 else "tie"
+
+
+def signed(value: float) -> str:
+    return f"{value:+.4f}"
+
+
+def gain_text(row, metric: str) -> str:
+    """``+0.0123 [+0.0040, +0.0200]``: a variant's paired gain and its interval in an ablation.csv row."""
+    if row[f"{metric} gain"] != row[f"{metric} gain"]:  # NaN: the full method's own row
+        return ""
+    return f"{signed(row[f'{metric} gain'])} [{signed(row[f'{metric} gain low'])}, {signed(row[f'{metric} gain high'])}]"
+
+
+def split_summary(published: Path, split: str, done: set[tuple[str, str, int]]) -> tuple[str, dict]:
+    """The markdown section of one split (header, table, training time) and its ablation rows by variant."""
+    import pandas as pd
+
+    from zsb.io import machine_summary
+    from zsb.metrics import metric_header
+    from zsb.trainlog import read_log
+
+    table = pd.read_csv(published / split / "tables" / "ablation.csv").set_index("variant")
+    record = json.loads(run_folder(published / split, "full", 0).metrics_path().read_text())
+    overlap = record["imagenet_overlap"]
+    head, second = METRICS
+    title = (f"### {split}: {record['num_queries']} query sketches x {record['num_gallery']} gallery photos, "
+             f"chance {record['chance_mAP']:.3f}; {overlap['classes_in_imagenet1k']} of {overlap['classes']} test "
+             "classes in ImageNet-1k")
+    header = (f"| variant | seeds | {metric_header(head)}, mean ± sd | per seed | 95% interval, queries | "
+              f"gain of full over it, {metric_header(head)} [95%] | reading | {second}, mean | "
+              f"gain of full, {second} [95%] | train s/epoch (median) |")
+    lines = [title, "", header, "|---|---|---|---|---|---|---|---|---|---|"]
+    epoch_seconds, commits, machines = [], set(), set()
+    for variant in table.index:
+        row = table.loc[variant]
+        seeds = sorted(seed for s, v, seed in done if (s, v) == (split, variant))
+        folders = [run_folder(published / split, variant, seed) for seed in seeds]
+        values = [json.loads(folder.metrics_path().read_text())["metrics"][head] for folder in folders]
+        seconds = [r["seconds"] for folder in folders for r in read_log(folder.log_path)]
+        epoch_seconds += seconds
+        for folder in folders:
+            config = json.loads(folder.config_path.read_text())
+            commits.add(config.get("git_commit") or "unknown")
+            machines.add(machine_summary(config.get("machine")))
+        spread = f" ± {row[f'{head} sd']:.4f}" if len(seeds) > 1 else ""
+        read = "" if variant == "full" else reading(row[f"{head} gain low"], row[f"{head} gain high"], variant)
+        epoch = f"{statistics.median(seconds):.0f}" if seconds else "- (not trained)"
+        lines.append(f"| {variant} | {', '.join(map(str, seeds))} | {row[head]:.4f}{spread} | "
+                     f"{', '.join(f'{v:.4f}' for v in values)} | [{row[f'{head} low']:.3f}, {row[f'{head} high']:.3f}]"
+                     f" | {gain_text(row, head)} | {read} | {row[second]:.4f} | {gain_text(row, second)} | {epoch} |")
+    code = ", ".join(f"`{commit[:7]}`" for commit in sorted(commits))
+    lines += ["", (f"Training: {len(epoch_seconds)} epochs, {sum(epoch_seconds) / 3600:.1f} h of wall time in all "
+                   f"(code at {code}; {'; '.join(sorted(machines))}).")]
+    return "\n".join(lines), {variant: table.loc[variant] for variant in table.index}
+
+
+def verdict(claim: Claim, read: str) -> str:
+    """What one comparison's reading says of ``claim``: it holds, it is not shown (a tie), or the variant is ahead."""
+    if read == "full ahead":
+        return "holds"
+    if read == "tie":
+        return "holds (a tie)" if claim.tie_holds else "not shown (a tie)"
+    return "contradicted"
+
+
+def claims_summary(rows: dict[str, dict]) -> str:
+    """The claims, then one line per comparison (claim, split, variant) read off the paired gains in ``rows``
+    (``split -> variant -> ablation.csv row``); a comparison not run yet is listed as such."""
+    from zsb.metrics import metric_header
+
+    head = METRICS[0]
+    header = (f"| claim | split | full against | paired seeds | gain of full, {metric_header(head)} [95%] | reading | "
+              "the claim here |")
+    lines = [*(f"{claim.number}. {claim.text}." for claim in CLAIMS), "", header, "|---|---|---|---|---|---|---|"]
+    for claim in CLAIMS:
+        for split in claim.splits:
+            for variant in claim.variants:
+                row = rows.get(split, {}).get(variant)
+                if row is None:
+                    lines.append(f"| {claim.number} | {split} | {variant} | | | | not run yet |")
+                    continue
+                read = reading(row[f"{head} gain low"], row[f"{head} gain high"], variant)
+                paired = min(int(row["seeds"]), int(rows[split]["full"]["seeds"]))
+                lines.append(f"| {claim.number} | {split} | {variant} | {paired} | {gain_text(row, head)} | {read} | "
+                             f"{verdict(claim, read)} |")
+    return "\n".join(lines)
+
+
+def still_to_train(split: str, done: set[tuple[str, str, int]]) -> str:
+    """The planned runs of ``split`` not done yet: ``"online_teacher (seeds 0, 1, 2); frozen (seeds 0)"``."""
+    left = {variant: [s for sp, v, s in PLAN if (sp, v) == (split, variant) and (sp, v, s) not in done]
+            for variant in FIRST_SEED}
+    return "; ".join(f"{variant} (seeds {', '.join(map(str, seeds))})" for variant, seeds in left.items() if seeds)
+
+
+def summary(published: Path) -> str:
+    """The campaign's state in markdown: a section per split with runs, the claims read off them, what is left."""
+    done = done_runs(published)
+    sections, rows = [], {}
+    for split in SPLITS:
+        if (published / split / "tables" / "ablation.csv").is_file():
+            text, rows[split] = split_summary(published, split, done)
+            sections.append(text)
+    left = [f"| {split} | {still_to_train(split, done) or '-'} |" for split in SPLITS]
+    return "\n\n".join([
+        *sections,
+        "### The paper's claims, read off the paired gains above",
+        claims_summary(rows),
+        f"### Not run yet ({len(PLAN) - len(done)} of {len(PLAN)} planned runs)",
+        "\n".join(["| split | still to train |", "|---|---|", *left]),
+    ])
+
+
+def write_summary(readme: Path, text: str) -> None:
+    """Replace the text between :data:`MARKERS` in ``readme`` with ``text`` (atomically)."""
+    from zsb.io import atomic_write_text
+
+    content = readme.read_text()
+    start, end = (content.find(marker) for marker in MARKERS)
+    if start < 0 or end < start:
+        raise SystemExit(f"{readme} lacks the lines {MARKERS[0]} and {MARKERS[1]} (in that order) that mark where "
+                         "the summary goes: add them, then run `campaign.py summary --write` again.")
+    atomic_write_text(readme, content[:start + len(MARKERS[0])] + "\n" + text + "\n" + content[end:])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -125,7 +292,16 @@ def main() -> int:
     run.add_argument("--steps", type=int, default=1, help="runs to add (each about 20 min on a 2-core CPU)")
     run.add_argument("--commit", action="store_true", help="git commit the split's small files after each run")
     run.add_argument("--progress", action="store_true", help="progress bars")
+    summarise = commands.add_parser("summary", help="the tables and the claims' readings, from the committed files")
+    summarise.add_argument("--write", action="store_true", help=f"write them into {README} between its markers")
     args = parser.parse_args()
+    if args.command == "summary":
+        text = summary(REPO / PUBLISHED)
+        if args.write:
+            write_summary(REPO / README, text)
+        else:
+            print(text)
+        return 0
     if args.command == "status":
         done = done_runs(REPO / PUBLISHED)
         for split in SPLITS:

@@ -2,6 +2,9 @@
 files, and each step's command is one that zsb's own parser and configuration accept."""
 
 import importlib.util
+import json
+import statistics
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from zsb.config import ABLATION_VARIANTS, parse_assignments, resolve
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "campaign.py"
 spec = importlib.util.spec_from_file_location("campaign", SCRIPT)
 campaign = importlib.util.module_from_spec(spec)
+sys.modules["campaign"] = campaign  # dataclasses look their module up while the class is made
 spec.loader.exec_module(campaign)
 
 
@@ -65,3 +69,80 @@ def test_each_steps_command_is_accepted_by_zsb_and_asks_for_the_budget(tmp_path)
     assert (cfg.split, cfg.epochs, cfg.binary_bits, cfg.eval_both_flips, cfg.seeds) == \
         ("eccv21", 3, 0, False, "0,1,2")
     assert cfg.variant_seeds == {"full": (0,), "no_knowledge": (0,)}
+
+
+def test_readings_and_verdicts_follow_the_paired_interval():
+    assert campaign.reading(0.001, 0.02, "triplet") == "full ahead"
+    assert campaign.reading(-0.02, -0.001, "triplet") == "triplet ahead"
+    assert campaign.reading(-0.01, 0.01, "triplet") == "tie"
+    each_helps, at_least_as_good = campaign.CLAIMS[0], campaign.CLAIMS[2]
+    assert not each_helps.tie_holds and at_least_as_good.tie_holds
+    assert campaign.verdict(each_helps, "tie") == "not shown (a tie)"
+    assert campaign.verdict(at_least_as_good, "tie") == "holds (a tie)"
+    assert campaign.verdict(at_least_as_good, "online_teacher ahead") == "contradicted"
+    assert campaign.verdict(each_helps, "full ahead") == "holds"
+    assert {v for claim in campaign.CLAIMS for v in claim.variants} <= set(campaign.FIRST_SEED)
+
+
+def write_run(root: Path, variant: str, seed: int, value: float, seconds: list[float]) -> None:
+    """A finished run's small files as 06_ablation leaves them: metrics, config (commit, machine) and training log."""
+    folder = campaign.run_folder(root, variant, seed)
+    folder.metrics_path().parent.mkdir(parents=True, exist_ok=True)
+    folder.metrics_path().write_text(json.dumps({
+        "metrics": {"mAP@all": value, "P@100": value / 2}, "num_queries": 50, "num_gallery": 60, "chance_mAP": 0.1,
+        "imagenet_overlap": {"classes_in_imagenet1k": 1, "classes": 2}}))
+    folder.config_path.write_text(json.dumps({"git_commit": "abcdef1234", "machine": {
+        "cpu": "Test CPU", "logical_cores": 2, "cpu_flags": ["avx512_bf16"]}}))
+    folder.log_path.write_text("".join(json.dumps({"epoch": i + 1, "seconds": s}) + "\n"
+                                       for i, s in enumerate(seconds)))
+
+
+def test_the_summary_tabulates_the_committed_files_and_reads_the_claims_off_the_gains(tmp_path):
+    root = tmp_path / "sempcyc25"
+    write_run(root, "full", 0, 0.40, [100.0, 300.0])
+    write_run(root, "full", 1, 0.44, [200.0, 200.0])
+    write_run(root, "triplet", 0, 0.35, [50.0, 70.0])
+    write_run(root, "online_teacher", 0, 0.41, [400.0, 400.0])
+    write_run(root, "frozen", 0, 0.12, [])  # not trained: no epochs
+    (root / "tables").mkdir()
+    columns = ["variant", "seeds", "mAP@all", "mAP@all sd", "mAP@all low", "mAP@all high", "P@100", "mAP@all gain",
+               "mAP@all gain low", "mAP@all gain high", "P@100 gain", "P@100 gain low", "P@100 gain high"]
+    rows = [["full", 2, 0.42, 0.0283, 0.38, 0.46, 0.21, "", "", "", "", "", ""],
+            ["triplet", 1, 0.35, "", 0.31, 0.39, 0.175, 0.05, 0.02, 0.08, 0.025, 0.01, 0.04],
+            ["online_teacher", 1, 0.41, "", 0.37, 0.45, 0.205, -0.01, -0.03, 0.01, -0.005, -0.02, 0.01],
+            ["frozen", 1, 0.12, "", 0.10, 0.14, 0.06, 0.30, 0.28, 0.32, 0.15, 0.14, 0.16]]
+    (root / "tables" / "ablation.csv").write_text(
+        "\n".join(",".join(map(str, row)) for row in [columns, *rows]) + "\n")
+
+    text = campaign.summary(tmp_path)
+    lines = text.splitlines()
+    full = next(line for line in lines if line.startswith("| full |"))
+    assert "| 0, 1 | 0.4200 ± 0.0283 | 0.4000, 0.4400 | [0.380, 0.460] |" in full
+    assert full.endswith(f"| {statistics.median([100, 300, 200, 200]):.0f} |")
+    triplet = next(line for line in lines if line.startswith("| triplet |"))
+    assert "| 0 | 0.3500 | 0.3500 |" in triplet and "| +0.0500 [+0.0200, +0.0800] | full ahead |" in triplet
+    frozen = next(line for line in lines if line.startswith("| frozen |"))
+    assert frozen.endswith("| +0.3000 [+0.2800, +0.3200] | full ahead | 0.0600 | +0.1500 [+0.1400, +0.1600] | "
+                           "- (not trained) |")
+    assert "| sempcyc25: 50 query" not in text and "### sempcyc25: 50 query sketches x 60 gallery photos" in text
+    assert "Training: 8 epochs, 0.5 h" in text and "`abcdef1`; Test CPU, 2 cores, bf16 units" in text
+    assert "| 2 | sempcyc25 | triplet | 1 | +0.0500 [+0.0200, +0.0800] | full ahead | holds |" in lines
+    assert "| 3 | sempcyc25 | online_teacher | 1 | -0.0100 [-0.0300, +0.0100] | tie | holds (a tie) |" in lines
+    assert "| 1 | sempcyc25 | no_knowledge | | | | not run yet |" in lines
+    assert "| 4 | eccv21 | no_knowledge | | | | not run yet |" in lines
+    assert "### eccv21" not in text  # nothing run there: no table
+    left = next(line for line in lines if line.startswith("| sempcyc25 |") and "still" not in line)
+    assert "full (seeds 2)" in left and "triplet" not in left and "online_teacher (seeds 1, 2)" in left
+    assert f"### Not run yet ({len(campaign.PLAN) - 5} of {len(campaign.PLAN)} planned runs)" in text
+
+
+def test_the_summary_is_written_between_the_markers_and_nowhere_else(tmp_path):
+    readme = tmp_path / "README.md"
+    start, end = campaign.MARKERS
+    readme.write_text(f"intro\n{start}\nold table\n{end}\nclosing words\n")
+    campaign.write_summary(readme, "new table")
+    assert readme.read_text() == f"intro\n{start}\nnew table\n{end}\nclosing words\n"
+    readme.write_text("no markers here\n")
+    with pytest.raises(SystemExit, match="lacks the lines"):
+        campaign.write_summary(readme, "new table")
+    assert readme.read_text() == "no markers here\n"
