@@ -20,8 +20,8 @@ is in the committed folder. Run it from a checkout with ``shared/`` beside it (t
 
 ``summary`` tabulates every split from its committed files (mean ± sd over seeds, the seeds' values, the interval,
 the paired gain of the full method over each variant and the training time) and reads each of the paper's claims
-(:data:`CLAIMS`) off the paired gains; ``--write`` puts that into the campaign README between its markers, so that
-no figure is copied by hand.
+(:data:`CLAIMS`) off the paired gains; ``--write`` puts that into the campaign README, and a short version into the
+project's README, between their markers (:data:`MARKERS`), so that no figure is copied by hand.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ PUBLISHED = Path("results/sketchy_mini/campaign/runs")
 """Where each split's small files are committed, relative to the repository."""
 README = PUBLISHED.parent / "README.md"
 MARKERS = ("<!-- campaign:summary:start -->", "<!-- campaign:summary:end -->")
-"""What ``summary --write`` replaces in :data:`README`: the text between these two lines."""
+"""What ``summary --write`` replaces in :data:`README` and in the project's README: the text between these lines."""
 METRICS = ("mAP@all", "P@100")
 """The Sketchy splits' protocol metrics (``Benchmark.protocol``): the first is the headline, on which claims are read."""
 DATA_ROOT = "../shared/data/sketchy-mini"
@@ -223,6 +223,22 @@ def verdict(claim: Claim, read: str) -> str:
     return "contradicted"
 
 
+def comparisons(rows: dict[str, dict]):
+    """(claim, split, variant, the variant's ablation.csv row or None when not run yet) for every comparison the
+    claims make, in :data:`CLAIMS`' order; ``rows`` maps split -> variant -> row."""
+    for claim in CLAIMS:
+        for split in claim.splits:
+            for variant in claim.variants:
+                yield claim, split, variant, rows.get(split, {}).get(variant)
+
+
+def claim_reading(claim: Claim, variant: str, row) -> tuple[str, str]:
+    """The reading of one comparison's paired interval on the headline metric, and what it says of ``claim``."""
+    head = METRICS[0]
+    read = reading(row[f"{head} gain low"], row[f"{head} gain high"], variant)
+    return read, verdict(claim, read)
+
+
 def claims_summary(rows: dict[str, dict]) -> str:
     """The claims, then one line per comparison (claim, split, variant) read off the paired gains in ``rows``
     (``split -> variant -> ablation.csv row``); a comparison not run yet is listed as such."""
@@ -232,17 +248,13 @@ def claims_summary(rows: dict[str, dict]) -> str:
     header = (f"| claim | split | full against | paired seeds | gain of full, {metric_header(head)} [95%] | reading | "
               "the claim here |")
     lines = [*(f"{claim.number}. {claim.text}." for claim in CLAIMS), "", header, "|---|---|---|---|---|---|---|"]
-    for claim in CLAIMS:
-        for split in claim.splits:
-            for variant in claim.variants:
-                row = rows.get(split, {}).get(variant)
-                if row is None:
-                    lines.append(f"| {claim.number} | {split} | {variant} | | | | not run yet |")
-                    continue
-                read = reading(row[f"{head} gain low"], row[f"{head} gain high"], variant)
-                paired = min(int(row["seeds"]), int(rows[split]["full"]["seeds"]))
-                lines.append(f"| {claim.number} | {split} | {variant} | {paired} | {gain_text(row, head)} | {read} | "
-                             f"{verdict(claim, read)} |")
+    for claim, split, variant, row in comparisons(rows):
+        if row is None:
+            lines.append(f"| {claim.number} | {split} | {variant} | | | | not run yet |")
+            continue
+        read, said = claim_reading(claim, variant, row)
+        paired = min(int(row["seeds"]), int(rows[split]["full"]["seeds"]))
+        lines.append(f"| {claim.number} | {split} | {variant} | {paired} | {gain_text(row, head)} | {read} | {said} |")
     return "\n".join(lines)
 
 
@@ -253,8 +265,12 @@ def still_to_train(split: str, done: set[tuple[str, str, int]]) -> str:
     return "; ".join(f"{variant} (seeds {', '.join(map(str, seeds))})" for variant, seeds in left.items() if seeds)
 
 
-def summary(published: Path) -> str:
-    """The campaign's state in markdown: a section per split with runs, the claims read off them, what is left."""
+def summaries(published: Path) -> tuple[str, str]:
+    """The campaign's state in markdown, from the files under ``published``: the campaign README's part (a section
+    per split with its runs, the claims read off them, what is left) and the project README's short version (the
+    full method per split, each claim per split)."""
+    from zsb.metrics import metric_header
+
     done = done_runs(published)
     sections, rows = [], {}
     for split in SPLITS:
@@ -262,7 +278,7 @@ def summary(published: Path) -> str:
             text, rows[split] = split_summary(published, split, done)
             sections.append(text)
     left = [f"| {split} | {still_to_train(split, done) or '-'} |" for split in SPLITS]
-    return "\n\n".join([
+    campaign = "\n\n".join([
         *sections,
         "### The paper's claims, read off the paired gains above",
         claims_summary(rows),
@@ -270,17 +286,49 @@ def summary(published: Path) -> str:
         "\n".join(["| split | still to train |", "|---|---|", *left]),
     ])
 
+    head = METRICS[0]
+    cells = {}
+    for claim, split, variant, row in comparisons(rows):
+        said = "not run yet" if row is None else (f"{claim_reading(claim, variant, row)[1]}, "
+                                                   f"{gain_text(row, head)}")
+        cells.setdefault((claim.number, split), []).append(f"{variant}: {said}")
+    intro = (f"Over seeds (issue 12's campaign, {len(done)} of {len(PLAN)} planned runs so far; tables, intervals "
+             f"and training times: `{README}`). Each run trains 3 epochs; {metric_header(head)} on the split's test "
+             "classes, mean ± sd over seeds and the 95% interval resampling queries:")
+    reading_rule = ("The paper's claims, each read off the paired gain of the full method over a variant (full minus "
+                    "variant, 95% interval): a claim holds where the interval lies above 0 (claim 3, \"at least as "
+                    "accurate\", also where it contains 0); a tie is not evidence either way.")
+    project = "\n".join([
+        intro, "",
+        *(f"- `{split}`: the full method {full_method_text(rows.get(split, {}).get('full'))}." for split in SPLITS),
+        "", reading_rule, "",
+        f"| claim | {' | '.join(SPLITS)} |",
+        f"|---|{'---|' * len(SPLITS)}",
+        *(f"| {claim.number}. {claim.text} | " + " | ".join("; ".join(cells.get((claim.number, split), ["-"]))
+                                                           for split in SPLITS) + " |" for claim in CLAIMS),
+    ])
+    return campaign, project
 
-def write_summary(readme: Path, text: str) -> None:
-    """Replace the text between :data:`MARKERS` in ``readme`` with ``text`` (atomically)."""
+
+def full_method_text(row) -> str:
+    """``0.4373 ± 0.0113 over 3 seeds, [0.416, 0.459]``: the full method's ablation.csv row, or "not run yet"."""
+    if row is None:
+        return "not run yet"
+    head = METRICS[0]
+    spread = f" ± {row[f'{head} sd']:.4f} over {int(row['seeds'])} seeds" if row["seeds"] > 1 else " (1 seed)"
+    return f"{row[head]:.4f}{spread}, [{row[f'{head} low']:.3f}, {row[f'{head} high']:.3f}]"
+
+
+def write_between_markers(readme: Path, markers: tuple[str, str], text: str) -> None:
+    """Replace the text between the lines ``markers`` in ``readme`` with ``text`` (atomically)."""
     from zsb.io import atomic_write_text
 
     content = readme.read_text()
-    start, end = (content.find(marker) for marker in MARKERS)
+    start, end = (content.find(marker) for marker in markers)
     if start < 0 or end < start:
-        raise SystemExit(f"{readme} lacks the lines {MARKERS[0]} and {MARKERS[1]} (in that order) that mark where "
+        raise SystemExit(f"{readme} lacks the lines {markers[0]} and {markers[1]} (in that order) that mark where "
                          "the summary goes: add them, then run `campaign.py summary --write` again.")
-    atomic_write_text(readme, content[:start + len(MARKERS[0])] + "\n" + text + "\n" + content[end:])
+    atomic_write_text(readme, content[:start + len(markers[0])] + "\n" + text + "\n" + content[end:])
 
 
 def main() -> int:
@@ -293,14 +341,16 @@ def main() -> int:
     run.add_argument("--commit", action="store_true", help="git commit the split's small files after each run")
     run.add_argument("--progress", action="store_true", help="progress bars")
     summarise = commands.add_parser("summary", help="the tables and the claims' readings, from the committed files")
-    summarise.add_argument("--write", action="store_true", help=f"write them into {README} between its markers")
+    summarise.add_argument("--write", action="store_true",
+                           help=f"write them into {README} and README.md, between their markers")
     args = parser.parse_args()
     if args.command == "summary":
-        text = summary(REPO / PUBLISHED)
+        campaign, project = summaries(REPO / PUBLISHED)
         if args.write:
-            write_summary(REPO / README, text)
+            write_between_markers(REPO / README, MARKERS, campaign)
+            write_between_markers(REPO / "README.md", MARKERS, project)
         else:
-            print(text)
+            print(campaign, project, sep="\n\n")
         return 0
     if args.command == "status":
         done = done_runs(REPO / PUBLISHED)

@@ -114,7 +114,7 @@ def test_the_summary_tabulates_the_committed_files_and_reads_the_claims_off_the_
     (root / "tables" / "ablation.csv").write_text(
         "\n".join(",".join(map(str, row)) for row in [columns, *rows]) + "\n")
 
-    text = campaign.summary(tmp_path)
+    text, project = campaign.summaries(tmp_path)
     lines = text.splitlines()
     full = next(line for line in lines if line.startswith("| full |"))
     assert "| 0, 1 | 0.4200 ± 0.0283 | 0.4000, 0.4400 | [0.380, 0.460] |" in full
@@ -135,14 +135,32 @@ def test_the_summary_tabulates_the_committed_files_and_reads_the_claims_off_the_
     assert "full (seeds 2)" in left and "triplet" not in left and "online_teacher (seeds 1, 2)" in left
     assert f"### Not run yet ({len(campaign.PLAN) - 5} of {len(campaign.PLAN)} planned runs)" in text
 
+    assert f"campaign, 5 of {len(campaign.PLAN)} planned runs" in project
+    assert "- `sempcyc25`: the full method 0.4200 ± 0.0283 over 2 seeds, [0.380, 0.460]." in project
+    assert "- `eccv21`: the full method not run yet." in project
+    claim2 = next(line for line in project.splitlines() if line.startswith("| 2. "))
+    assert claim2.endswith("| triplet: holds, +0.0500 [+0.0200, +0.0800] | triplet: not run yet | "
+                           "triplet: not run yet |")
+    claim4 = next(line for line in project.splitlines() if line.startswith("| 4. "))
+    assert claim4.endswith("| - | no_knowledge: not run yet | - |")
+
 
 def test_the_summary_is_written_between_the_markers_and_nowhere_else(tmp_path):
     readme = tmp_path / "README.md"
     start, end = campaign.MARKERS
     readme.write_text(f"intro\n{start}\nold table\n{end}\nclosing words\n")
-    campaign.write_summary(readme, "new table")
+    campaign.write_between_markers(readme, campaign.MARKERS, "new table")
     assert readme.read_text() == f"intro\n{start}\nnew table\n{end}\nclosing words\n"
     readme.write_text("no markers here\n")
     with pytest.raises(SystemExit, match="lacks the lines"):
-        campaign.write_summary(readme, "new table")
+        campaign.write_between_markers(readme, campaign.MARKERS, "new table")
     assert readme.read_text() == "no markers here\n"
+
+
+def test_the_committed_readmes_hold_the_summary_of_the_committed_runs():
+    """Whoever adds runs regenerates both summaries (`campaign.py summary --write`); a stale README fails here."""
+    repo = SCRIPT.parents[1]
+    for readme, text in zip((repo / campaign.README, repo / "README.md"), campaign.summaries(repo / campaign.PUBLISHED)):
+        start, end = campaign.MARKERS
+        assert readme.read_text().split(start)[1].split(end)[0] == f"\n{text}\n", \
+            f"{readme} is stale: run `python benchmarks/campaign.py summary --write`"
