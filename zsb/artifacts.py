@@ -2,7 +2,7 @@
 
 Layout of ``results/<benchmark>/runs/<run_id>/`` (:class:`RunFolder` is the one place that knows these paths)::
 
-    config.json                     resolved parameters, git commit, package versions
+    config.json                     resolved parameters; git commit, machine, versions of the training
     manifest.csv (+ .json)          01_data: the images of the split
     knowledge.pt                    02_knowledge: class-oriented knowledge
     checkpoints/last.pt             03_train: the model after the last finished epoch
@@ -72,8 +72,20 @@ class RunFolder:
         return self.dir / CONFIG_NAME
 
     def write_config(self, cfg: RunConfig) -> None:
-        """Record the resolved parameters with the git commit and package versions that use them."""
-        atomic_write_json(self.config_path, {"parameters": cfg.to_dict(), **environment_info()})
+        """Record the resolved parameters with the environment that uses them: git commit, machine, Python and
+        package versions (:func:`zsb.io.environment_info`). When the folder's ``metrics.json`` is already recorded for
+        these parameters' features (:meth:`metrics_record`), the environment recorded with it is kept: it names the
+        code and machine that trained and evaluated the model, which a later run that only reuses or tabulates the
+        folder (a campaign step, a restored seed, another stage) must not overwrite."""
+        environment = environment_info()
+        if self.config_path.is_file() and self.metrics_record(cfg) is not None:
+            try:
+                recorded = json.loads(self.config_path.read_text())
+            except json.JSONDecodeError:
+                recorded = {}
+            if isinstance(recorded, dict) and "git_commit" in recorded:
+                environment = {key: value for key, value in recorded.items() if key != "parameters"}
+        atomic_write_json(self.config_path, {"parameters": cfg.to_dict(), **environment})
 
     def read_config(self) -> RunConfig:
         """The folder's resolved parameters, as written by :meth:`write_config` (a parameter an older zsb did not
@@ -109,6 +121,19 @@ class RunFolder:
 
     def metrics_path(self, which: str = "trained") -> Path:
         return self.dir / f"metrics{suffix(which)}.json"
+
+    def metrics_record(self, cfg: RunConfig) -> dict[str, Any] | None:
+        """The trained model's ``metrics.json`` record when it was written for ``cfg``'s current features (its
+        ``fingerprint``; a run with 0 epochs has frozen features), else None."""
+        path = self.metrics_path("trained")
+        if not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            return None
+        wanted = cfg.fingerprint("frozen_features" if cfg.epochs == 0 else "features")
+        return record if isinstance(record, dict) and record.get("fingerprint") == wanted else None
 
     def per_query_path(self, which: str = "trained") -> Path:
         return self.dir / f"per_query{suffix(which)}.csv"

@@ -76,7 +76,9 @@ def test_readme_shows_mean_and_sd_over_seeds_intervals_and_paired_gains(tmp_path
     mean_sd = f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
     assert cells("seeds 0,1,2: mean ± sd")[1:] == [mean_sd, mean_sd]
     assert cells("resampling queries")[1] == "[0.410, 0.490]" and cells("resampling classes")[1] == "[0.300, 0.600]"
-    assert "on Xeon" in text
+    assert "; evaluated on Xeon, commit `abc`; stages " in text  # no training log: the machine that evaluated
+    (folder / "train_log.jsonl").write_text("".join(json.dumps({"epoch": e, "seconds": 60.0}) + "\n" for e in (1, 2)))
+    assert "; training 2.0 min (2 epochs) on Xeon, commit `abc`; stages " in results_markdown(tmp_path)
     assert cells("| full ")[:4] == ["full", "3", "3", "0.450 ± 0.010"]
     assert "+0.012 [-0.002, +0.025]" in cells("no_knowledge") and "gain, mAP@all (exact)" in text
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from zsb import artifacts
 from zsb.artifacts import copy_small_files
 from zsb.config import resolve
 from zsb.driver.reproduce import default_run_id
@@ -165,3 +166,35 @@ def test_a_run_restored_from_its_small_files_is_tabulated_not_trained_again(seed
     with pytest.raises(ZSBError, match="no trained model"):
         stages.ablation(restored)  # the stand-in trains nothing, so the stale variant's evaluation finds no model
     assert trained == [variant.dir]
+
+
+def test_a_reused_run_keeps_the_environment_that_trained_it(seeded, tmp_path, monkeypatch):
+    """config.json names the commit and machine that trained and evaluated a run: reopening its folder later on
+    another commit and CPU (a campaign step that adds a variant, say) rewrites the parameters but keeps that record;
+    a run whose evaluation is stale for its parameters gets the environment that will train it again."""
+    run, _, _, _ = seeded
+    run.folder.write_config(run.cfg)  # as the driver does, here with this machine's environment
+    restored_dir = tmp_path / "restored"
+    copy_small_files(run.dir, restored_dir)
+    elsewhere = {"git_commit": "f" * 40, "python": "3.99", "platform": "elsewhere",
+                 "machine": {"cpu": "Another CPU", "logical_cores": 64, "cpu_flags": []}, "versions": {}}
+    monkeypatch.setattr(artifacts, "environment_info", lambda: elsewhere)
+
+    def environment(folder):
+        return {k: v for k, v in json.loads((folder / "config.json").read_text()).items() if k != "parameters"}
+
+    trained_with = environment(run.dir / "seeds" / "1")
+    assert trained_with["git_commit"] != elsewhere["git_commit"] and trained_with["machine"] != elsewhere["machine"]
+    restored = Run(restored_dir, run.cfg.replace(ablation_variants="full,no_knowledge:1,frozen,triplet:1"))
+    restored.folder.write_config(restored.cfg)
+    assert environment(restored_dir) == environment(run.dir)
+    recorded = json.loads((restored_dir / "config.json").read_text())["parameters"]
+    assert recorded["ablation_variants"] == "full,no_knowledge:1,frozen,triplet:1"  # the parameters are current
+    assert environment(restored.for_seed(1).dir) == trained_with
+    assert environment(restored.for_seed(0).variant("frozen").dir) == environment(run.dir / "ablation" / "frozen")
+
+    variant = restored.for_seed(0).variant("no_knowledge")
+    record = json.loads(variant.folder.metrics_path().read_text())
+    variant.folder.metrics_path().write_text(json.dumps({**record, "fingerprint": "another configuration"}))
+    assert environment(restored.for_seed(0).variant("no_knowledge").dir) == elsewhere
+    assert environment(restored.for_seed(0).variant("triplet").dir) == elsewhere  # never run: the new environment

@@ -118,16 +118,16 @@ def benchmark_markdown(bench_dir: Path, results_root: Path | None = None) -> lis
     evaluated_on = metrics.get("evaluated_on", "test")
     failed = metrics.get("failed_images", {})
     machine = config.get("machine", {})
-    cpu = f" on {machine['gpu'] if 'gpu' in machine else machine.get('cpu', 'an unrecorded CPU')}" if machine else ""
+    where = f" on {machine['gpu'] if 'gpu' in machine else machine.get('cpu', 'an unrecorded CPU')}" if machine else ""
     name = bench_dir.relative_to(results_root).as_posix() if results_root else bench_dir.name
     parts = [
         f"**{name}** (split `{split}`, evaluated on its {evaluated_on} classes; {p['backbone']} at "
         f"{p['image_size']} px, trained in {p.get('precision', 'fp32')}; {metrics['num_queries']} queries x "
         f"{metrics['num_gallery']} gallery photos"
         + (f" ({failed['queries']} + {failed['gallery']} unreadable images left out)" if sum(failed.values()) else "")
-        + f", chance mAP {metrics['chance_mAP']:.3f}; {training_time(bench_dir)}stages "
-        f"{timing.get('seconds', float('nan')) / 60:.1f} min in their last execution{cpu}, commit "
-        f"`{(config.get('git_commit') or 'unknown')[:12]}`)\n"
+        + f", chance mAP {metrics['chance_mAP']:.3f}; {training_time(bench_dir) or 'evaluated'}{where}, commit "
+        f"`{(config.get('git_commit') or 'unknown')[:12]}`; stages {timing.get('seconds', float('nan')) / 60:.1f} "
+        "min in their last execution)\n"
     ]
     flip = "with test-time flip" if p.get("eval_hflip") else "no test-time flip"
     model = f"fine-tuned, {epochs_text(p['epochs'])}, {flip}"
@@ -184,14 +184,15 @@ def benchmark_markdown(bench_dir: Path, results_root: Path | None = None) -> lis
 
 
 def training_time(bench_dir: Path) -> str:
-    """``"training 52.3 min (6 epochs), "`` from the published training log, or nothing without one. The log holds
-    the time each epoch really took, which a later re-execution of finished stages does not change."""
+    """``"training 52.3 min (6 epochs)"`` from the published training log, or nothing without one. The log holds
+    the time each epoch really took, which a later re-execution of finished stages does not change; config.json
+    keeps the machine and commit that trained (:meth:`zsb.artifacts.RunFolder.write_config`), named beside it."""
     from zsb.trainlog import read_log
 
     log = read_log(bench_dir / "train_log.jsonl")
     if not log:
         return ""
-    return f"training {sum(r['seconds'] for r in log) / 60:.1f} min ({epochs_text(len(log))}), "
+    return f"training {sum(r['seconds'] for r in log) / 60:.1f} min ({epochs_text(len(log))})"
 
 
 def epochs_text(count: int) -> str:

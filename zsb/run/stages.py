@@ -11,7 +11,6 @@ settings, :mod:`zsb.artifacts`) is built first with the run's parameters, so any
 
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 
 import numpy as np
@@ -257,15 +256,13 @@ def evaluated(run: Run) -> dict[str, float]:
 
 
 def recorded_metrics(run: Run) -> dict[str, float] | None:
-    """The trained model's metrics in ``metrics.json`` if they were written for the run's current features (and
-    binary codes), else None."""
-    path = run.folder.metrics_path("trained")
-    if not path.exists():
+    """The trained model's metrics in ``metrics.json`` if they were written for the run's current features
+    (:meth:`RunFolder.metrics_record`) and binary codes, else None."""
+    record = run.folder.metrics_record(run.cfg)
+    if record is None:
         return None
-    record = json.loads(path.read_text())
     frozen = run.cfg.epochs == 0
-    fresh = record.get("fingerprint") == run.cfg.fingerprint("frozen_features" if frozen else "features")
-    if fresh and (frozen or not run.cfg.binary_bits or record.get("binary", {}).get("bits") == run.cfg.binary_bits):
+    if frozen or not run.cfg.binary_bits or record.get("binary", {}).get("bits") == run.cfg.binary_bits:
         return record["metrics"]
     return None
 
