@@ -171,6 +171,14 @@ def gain_text(row, metric: str) -> str:
     return f"{signed(row[f'{metric} gain'])} [{signed(row[f'{metric} gain low'])}, {signed(row[f'{metric} gain high'])}]"
 
 
+def code_version(commit: str) -> str:
+    """The last commit at or before ``commit`` that changed ``zsb/`` (short hash): runs recorded at commits that
+    differ only in results or notes name one code version. The recorded hash itself when git does not know it."""
+    found = subprocess.run(["git", "log", "-1", "--format=%h", "--abbrev=7", commit.removesuffix("-dirty"), "--",
+                            "zsb"], cwd=REPO, capture_output=True, text=True, check=False)
+    return found.stdout.strip() or commit[:7]
+
+
 def split_summary(published: Path, split: str, done: set[tuple[str, str, int]]) -> tuple[str, dict]:
     """The markdown section of one split (header, table, training time) and its ablation rows by variant."""
     import pandas as pd
@@ -208,9 +216,9 @@ def split_summary(published: Path, split: str, done: set[tuple[str, str, int]]) 
         lines.append(f"| {variant} | {', '.join(map(str, seeds))} | {row[head]:.4f}{spread} | "
                      f"{', '.join(f'{v:.4f}' for v in values)} | [{row[f'{head} low']:.3f}, {row[f'{head} high']:.3f}]"
                      f" | {gain_text(row, head)} | {read} | {row[second]:.4f} | {gain_text(row, second)} | {epoch} |")
-    code = ", ".join(f"`{commit[:7]}`" for commit in sorted(commits))
+    code = ", ".join(f"`{version}`" for version in sorted({code_version(commit) for commit in commits}))
     lines += ["", (f"Training: {len(epoch_seconds)} epochs, {sum(epoch_seconds) / 3600:.1f} h of wall time in all "
-                   f"(code at {code}; {'; '.join(sorted(machines))}).")]
+                   f"(zsb code at {code}; {'; '.join(sorted(machines))}).")]
     return "\n".join(lines), {variant: table.loc[variant] for variant in table.index}
 
 
