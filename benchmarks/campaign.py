@@ -44,8 +44,6 @@ PUBLISHED = Path("results/sketchy_mini/campaign/runs")
 README = PUBLISHED.parent / "README.md"
 MARKERS = ("<!-- campaign:summary:start -->", "<!-- campaign:summary:end -->")
 """What ``summary --write`` replaces in :data:`README` and in the project's README: the text between these lines."""
-METRICS = ("mAP@all", "P@100")
-"""The Sketchy splits' protocol metrics (``Benchmark.protocol``): the first is the headline, on which claims are read."""
 DATA_ROOT = "../shared/data/sketchy-mini"
 SPLITS = ("sempcyc25", "eccv21", "sake25")
 """SEM-PCYC's split (the default), ECCV'21's (test classes almost absent from ImageNet-1k: claim 4), SAKE's."""
@@ -155,6 +153,14 @@ CLAIMS = (
 """The four claims of issue 12. Claim 3's cost side is measured by ``benchmarks/bench_train_step.py``, not here."""
 
 
+def protocol(split: str) -> tuple[str, ...]:
+    """The metrics ``split`` is reported with (``Benchmark.protocol``; e.g. mAP@all and P@100 for sempcyc25, mAP@200
+    for eccv21): the first is the headline, on which the claims are read, the last a precision."""
+    from zsb.data.registry import get_benchmark
+
+    return tuple(get_benchmark("sketchy_mini").protocol(split))
+
+
 def reading(low: float, high: float, variant: str) -> str:
     """What a paired gain interval (full minus ``variant``) says: which is ahead, or a tie when it contains 0."""
     return "full ahead" if low > 0 else f"{variant} ahead" if high < 0 else "tie"
@@ -190,7 +196,7 @@ def split_summary(published: Path, split: str, done: set[tuple[str, str, int]]) 
     table = pd.read_csv(published / split / "tables" / "ablation.csv").set_index("variant")
     record = json.loads(run_folder(published / split, "full", 0).metrics_path().read_text())
     overlap = record["imagenet_overlap"]
-    head, second = METRICS
+    head, second = protocol(split)[0], protocol(split)[-1]
     title = (f"### {split}: {record['num_queries']} query sketches x {record['num_gallery']} gallery photos, "
              f"chance {record['chance_mAP']:.3f}; {overlap['classes_in_imagenet1k']} of {overlap['classes']} test "
              "classes in ImageNet-1k")
@@ -240,9 +246,10 @@ def comparisons(rows: dict[str, dict]):
                 yield claim, split, variant, rows.get(split, {}).get(variant)
 
 
-def claim_reading(claim: Claim, variant: str, row) -> tuple[str, str]:
-    """The reading of one comparison's paired interval on the headline metric, and what it says of ``claim``."""
-    head = METRICS[0]
+def claim_reading(claim: Claim, split: str, variant: str, row) -> tuple[str, str]:
+    """The reading of one comparison's paired interval on the split's headline metric, and what it says of
+    ``claim``."""
+    head = protocol(split)[0]
     read = reading(row[f"{head} gain low"], row[f"{head} gain high"], variant)
     return read, verdict(claim, read)
 
@@ -252,17 +259,18 @@ def claims_summary(rows: dict[str, dict]) -> str:
     (``split -> variant -> ablation.csv row``); a comparison not run yet is listed as such."""
     from zsb.metrics import metric_header
 
-    head = METRICS[0]
-    header = (f"| claim | split | full against | paired seeds | gain of full, {metric_header(head)} [95%] | reading | "
+    header = ("| claim | split | full against | paired seeds | metric | gain of full [95%] | reading | "
               "the claim here |")
-    lines = [*(f"{claim.number}. {claim.text}." for claim in CLAIMS), "", header, "|---|---|---|---|---|---|---|"]
+    lines = [*(f"{claim.number}. {claim.text}." for claim in CLAIMS), "", header, "|---|---|---|---|---|---|---|---|"]
     for claim, split, variant, row in comparisons(rows):
         if row is None:
-            lines.append(f"| {claim.number} | {split} | {variant} | | | | not run yet |")
+            lines.append(f"| {claim.number} | {split} | {variant} | | | | | not run yet |")
             continue
-        read, said = claim_reading(claim, variant, row)
+        read, said = claim_reading(claim, split, variant, row)
         paired = min(int(row["seeds"]), int(rows[split]["full"]["seeds"]))
-        lines.append(f"| {claim.number} | {split} | {variant} | {paired} | {gain_text(row, head)} | {read} | {said} |")
+        head = protocol(split)[0]
+        lines.append(f"| {claim.number} | {split} | {variant} | {paired} | {metric_header(head)} | "
+                     f"{gain_text(row, head)} | {read} | {said} |")
     return "\n".join(lines)
 
 
@@ -294,21 +302,22 @@ def summaries(published: Path) -> tuple[str, str]:
         "\n".join(["| split | still to train |", "|---|---|", *left]),
     ])
 
-    head = METRICS[0]
     cells = {}
     for claim, split, variant, row in comparisons(rows):
-        said = "not run yet" if row is None else (f"{claim_reading(claim, variant, row)[1]}, "
-                                                   f"{gain_text(row, head)}")
+        said = "not run yet" if row is None else (f"{claim_reading(claim, split, variant, row)[1]}, "
+                                                   f"{gain_text(row, protocol(split)[0])}")
         cells.setdefault((claim.number, split), []).append(f"{variant}: {said}")
     intro = (f"Over seeds (issue 12's campaign, {len(done)} of {len(PLAN)} planned runs so far; tables, intervals "
-             f"and training times: `{README}`). Each run trains 3 epochs; {metric_header(head)} on the split's test "
-             "classes, mean ± sd over seeds and the 95% interval resampling queries:")
+             f"and training times: `{README}`). Each run trains 3 epochs; each split's headline metric (its protocol) on "
+             "its test classes, mean ± sd over seeds and the 95% interval resampling queries:")
     reading_rule = ("The paper's claims, each read off the paired gain of the full method over a variant (full minus "
-                    "variant, 95% interval): a claim holds where the interval lies above 0 (claim 3, \"at least as "
-                    "accurate\", also where it contains 0); a tie is not evidence either way.")
+                    "variant, 95% interval, on the split's headline metric): a claim holds where the interval lies "
+                    "above 0 (claim 3, \"at least as accurate\", also where it contains 0); a tie is not evidence "
+                    "either way.")
     project = "\n".join([
         intro, "",
-        *(f"- `{split}`: the full method {full_method_text(rows.get(split, {}).get('full'))}." for split in SPLITS),
+        *(f"- `{split}`, {metric_header(protocol(split)[0])}: the full method "
+          f"{full_method_text(rows.get(split, {}).get('full'), protocol(split)[0])}." for split in SPLITS),
         "", reading_rule, "",
         f"| claim | {' | '.join(SPLITS)} |",
         f"|---|{'---|' * len(SPLITS)}",
@@ -318,11 +327,11 @@ def summaries(published: Path) -> tuple[str, str]:
     return campaign, project
 
 
-def full_method_text(row) -> str:
-    """``0.4373 ± 0.0113 over 3 seeds, [0.416, 0.459]``: the full method's ablation.csv row, or "not run yet"."""
+def full_method_text(row, head: str) -> str:
+    """``0.4373 ± 0.0113 over 3 seeds, [0.416, 0.459]``: the full method's ``head`` metric in its ablation.csv row,
+    or "not run yet"."""
     if row is None:
         return "not run yet"
-    head = METRICS[0]
     spread = f" ± {row[f'{head} sd']:.4f} over {int(row['seeds'])} seeds" if row["seeds"] > 1 else " (1 seed)"
     return f"{row[head]:.4f}{spread}, [{row[f'{head} low']:.3f}, {row[f'{head} high']:.3f}]"
 

@@ -128,18 +128,19 @@ def test_the_summary_tabulates_the_committed_files_and_reads_the_claims_off_the_
                            "- (not trained) |")
     assert "| sempcyc25: 50 query" not in text and "### sempcyc25: 50 query sketches x 60 gallery photos" in text
     assert "Training: 8 epochs, 0.5 h" in text and "zsb code at `abcdef1`; Test CPU, 2 cores, bf16 units" in text
-    assert "| 2 | sempcyc25 | triplet | 1 | +0.0500 [+0.0200, +0.0800] | full ahead | holds |" in lines
-    assert "| 3 | sempcyc25 | online_teacher | 1 | -0.0100 [-0.0300, +0.0100] | tie | holds (a tie) |" in lines
-    assert "| 1 | sempcyc25 | no_knowledge | | | | not run yet |" in lines
-    assert "| 4 | eccv21 | no_knowledge | | | | not run yet |" in lines
+    assert "| 2 | sempcyc25 | triplet | 1 | mAP@all (exact) | +0.0500 [+0.0200, +0.0800] | full ahead | holds |" in lines
+    assert ("| 3 | sempcyc25 | online_teacher | 1 | mAP@all (exact) | -0.0100 [-0.0300, +0.0100] | tie | "
+            "holds (a tie) |") in lines
+    assert "| 1 | sempcyc25 | no_knowledge | | | | | not run yet |" in lines
+    assert "| 4 | eccv21 | no_knowledge | | | | | not run yet |" in lines
     assert "### eccv21" not in text  # nothing run there: no table
     left = next(line for line in lines if line.startswith("| sempcyc25 |") and "still" not in line)
     assert "full (seeds 2)" in left and "triplet" not in left and "online_teacher (seeds 1, 2)" in left
     assert f"### Not run yet ({len(campaign.PLAN) - 5} of {len(campaign.PLAN)} planned runs)" in text
 
     assert f"campaign, 5 of {len(campaign.PLAN)} planned runs" in project
-    assert "- `sempcyc25`: the full method 0.4200 ± 0.0283 over 2 seeds, [0.380, 0.460]." in project
-    assert "- `eccv21`: the full method not run yet." in project
+    assert "- `sempcyc25`, mAP@all (exact): the full method 0.4200 ± 0.0283 over 2 seeds, [0.380, 0.460]." in project
+    assert "- `eccv21`, mAP@200 (exact): the full method not run yet." in project
     claim2 = next(line for line in project.splitlines() if line.startswith("| 2. "))
     assert claim2.endswith("| triplet: holds, +0.0500 [+0.0200, +0.0800] | triplet: not run yet | "
                            "triplet: not run yet |")
@@ -185,3 +186,13 @@ def test_a_runs_commit_is_named_by_the_last_commit_that_changed_zsb():
     assert campaign.code_version(head) == git("log", "-1", "--format=%h", "--abbrev=7", "--", "zsb")
     assert campaign.code_version(head + "-dirty") == campaign.code_version(head)
     assert campaign.code_version("0" * 40) == "0000000"  # unknown to git: the recorded hash
+
+
+def test_each_split_is_read_on_its_own_protocols_headline_metric():
+    from zsb.data.registry import get_benchmark
+
+    for split in campaign.SPLITS:
+        assert campaign.protocol(split) == tuple(get_benchmark("sketchy_mini").protocol(split))
+    assert campaign.protocol("sempcyc25")[0] == "mAP@all" and campaign.protocol("eccv21")[0] == "mAP@200"
+    row = {"mAP@200 gain low": 0.01, "mAP@200 gain high": 0.03, "mAP@all gain low": -0.02, "mAP@all gain high": 0.01}
+    assert campaign.claim_reading(campaign.CLAIMS[3], "eccv21", "no_knowledge", row) == ("full ahead", "holds")
