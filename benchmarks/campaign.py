@@ -172,7 +172,8 @@ def signed(value: float) -> str:
 
 def gain_text(row, metric: str) -> str:
     """``+0.0123 [+0.0040, +0.0200]``: a variant's paired gain and its interval in an ablation.csv row."""
-    if row[f"{metric} gain"] != row[f"{metric} gain"]:  # NaN: the full method's own row
+    gain = row.get(f"{metric} gain", float("nan"))
+    if gain != gain:  # NaN or absent: the full method's own row (and a table of the full method alone)
         return ""
     return f"{signed(row[f'{metric} gain'])} [{signed(row[f'{metric} gain low'])}, {signed(row[f'{metric} gain high'])}]"
 

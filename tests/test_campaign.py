@@ -91,7 +91,7 @@ def write_run(root: Path, variant: str, seed: int, value: float, seconds: list[f
     folder = campaign.run_folder(root, variant, seed)
     folder.metrics_path().parent.mkdir(parents=True, exist_ok=True)
     folder.metrics_path().write_text(json.dumps({
-        "metrics": {"mAP@all": value, "P@100": value / 2}, "num_queries": 50, "num_gallery": 60, "chance_mAP": 0.1,
+        "metrics": {"mAP@all": value, "mAP@200": value, "P@100": value / 2}, "num_queries": 50, "num_gallery": 60, "chance_mAP": 0.1,
         "imagenet_overlap": {"classes_in_imagenet1k": 1, "classes": 2}}))
     folder.config_path.write_text(json.dumps({"git_commit": "abcdef1234", "machine": {
         "cpu": "Test CPU", "logical_cores": 2, "cpu_flags": ["avx512_bf16"]}}))
@@ -196,3 +196,14 @@ def test_each_split_is_read_on_its_own_protocols_headline_metric():
     assert campaign.protocol("sempcyc25")[0] == "mAP@all" and campaign.protocol("eccv21")[0] == "mAP@200"
     row = {"mAP@200 gain low": 0.01, "mAP@200 gain high": 0.03, "mAP@all gain low": -0.02, "mAP@all gain high": 0.01}
     assert campaign.claim_reading(campaign.CLAIMS[3], "eccv21", "no_knowledge", row) == ("full ahead", "holds")
+
+
+def test_a_split_with_the_full_method_alone_is_tabulated(tmp_path):
+    root = tmp_path / "eccv21"
+    write_run(root, "full", 0, 0.30, [100.0])
+    (root / "tables").mkdir()
+    (root / "tables" / "ablation.csv").write_text(  # 06_ablation writes no gain columns without a variant
+        "variant,seeds,mAP@200,mAP@200 sd,mAP@200 low,mAP@200 high,P@200\nfull,1,0.30,,0.25,0.35,0.2\n")
+    text, project = campaign.summaries(tmp_path)
+    assert "| full | 0 | 0.3000 | 0.3000 | [0.250, 0.350] |  |  | 0.2000 |  | 100 |" in text.splitlines()
+    assert "- `eccv21`, mAP@200 (exact): the full method 0.3000 (1 seed), [0.250, 0.350]." in project
