@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -173,7 +174,7 @@ def signed(value: float) -> str:
 def gain_text(row, metric: str) -> str:
     """``+0.0123 [+0.0040, +0.0200]``: a variant's paired gain and its interval in an ablation.csv row."""
     gain = row.get(f"{metric} gain", float("nan"))
-    if gain != gain:  # NaN or absent: the full method's own row (and a table of the full method alone)
+    if math.isnan(gain):  # NaN or absent: the full method's own row (and a table of the full method alone)
         return ""
     return f"{signed(row[f'{metric} gain'])} [{signed(row[f'{metric} gain low'])}, {signed(row[f'{metric} gain high'])}]"
 
