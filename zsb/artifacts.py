@@ -71,14 +71,15 @@ class RunFolder:
     def config_path(self) -> Path:
         return self.dir / CONFIG_NAME
 
-    def write_config(self, cfg: RunConfig) -> None:
+    def write_config(self, cfg: RunConfig, keep_environment: bool = True) -> None:
         """Record the resolved parameters with the environment that uses them: git commit, machine, Python and
         package versions (:func:`zsb.io.environment_info`). When the folder's ``metrics.json`` is already recorded for
         these parameters' features (:meth:`metrics_record`), the environment recorded with it is kept: it names the
         code and machine that trained and evaluated the model, which a later run that only reuses or tabulates the
-        folder (a campaign step, a restored seed, another stage) must not overwrite."""
+        folder (a campaign step, a restored seed, another stage) must not overwrite. ``keep_environment=False``
+        (``--force``: the model is trained and evaluated again) records this environment."""
         environment = environment_info()
-        if self.config_path.is_file() and self.metrics_record(cfg) is not None:
+        if keep_environment and self.config_path.is_file() and self.metrics_record(cfg) is not None:
             try:
                 recorded = json.loads(self.config_path.read_text())
             except json.JSONDecodeError:

@@ -198,3 +198,5 @@ def test_a_reused_run_keeps_the_environment_that_trained_it(seeded, tmp_path, mo
     variant.folder.metrics_path().write_text(json.dumps({**record, "fingerprint": "another configuration"}))
     assert environment(restored.for_seed(0).variant("no_knowledge").dir) == elsewhere
     assert environment(restored.for_seed(0).variant("triplet").dir) == elsewhere  # never run: the new environment
+    restored.folder.write_config(restored.cfg, keep_environment=False)  # --force: trained again here
+    assert environment(restored_dir) == elsewhere
