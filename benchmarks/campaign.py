@@ -54,12 +54,14 @@ FIRST_SEED = ("full", "no_knowledge", "online_teacher", "frozen", "triplet", "no
 """Every variant with seed 0 (``frozen`` is not trained: its features are the same for every seed)."""
 MORE_SEEDS = ("full", "no_knowledge", "online_teacher")
 """The variants the claims compare most closely, also with seeds 1 and 2."""
-PLAN: tuple[tuple[str, str, int], ...] = (
-    *((split, variant, 0) for split in SPLITS for variant in FIRST_SEED),
-    *((split, variant, seed) for seed in (1, 2) for split in SPLITS for variant in MORE_SEEDS),
-)
-"""(split, variant, seed) in the order they are added: every claim on every split with one seed first, then the
-spread over seeds."""
+ORDER = ("eccv21", "sempcyc25", "sake25")
+"""The order the splits are completed in (every variant with seed 0, then seeds 1 and 2): eccv21 first, whose
+readings rest on one seed of the full method until its seeds 1 and 2 run; sempcyc25, nearly complete, next."""
+PLAN: tuple[tuple[str, str, int], ...] = tuple(
+    run for split in ORDER for run in (*((split, variant, 0) for variant in FIRST_SEED),
+                                       *((split, variant, seed) for seed in (1, 2) for variant in MORE_SEEDS)))
+"""(split, variant, seed) in the order they are added: one split at a time, so that each split's readings get their
+spread over seeds (:func:`reading`) before the next split starts."""
 
 
 def run_folder(root: Path, variant: str, seed: int) -> RunFolder:
@@ -132,8 +134,9 @@ def step(results: Path, commit: bool, progress: bool) -> tuple[str, str, int] | 
 @dataclass(frozen=True)
 class Claim:
     """One of the paper's claims that the campaign tests, read off the paired gain of the full method over
-    ``variants`` (full minus variant, mAP@all, 95% bootstrap over queries) on ``splits``. It holds on a comparison
-    when the interval lies above 0; with ``tie_holds`` (a claim of "at least as accurate") also when it contains 0."""
+    ``variants`` (full minus variant, the split's headline metric, 95% bootstrap over queries) on ``splits``. It holds
+    on a comparison when :func:`reading` finds the full method ahead; with ``tie_holds`` (a claim of "at least as
+    accurate") also on a tie."""
 
     number: int
     text: str
@@ -162,9 +165,32 @@ def protocol(split: str) -> tuple[str, ...]:
     return tuple(get_benchmark("sketchy_mini").protocol(split))
 
 
-def reading(low: float, high: float, variant: str) -> str:
-    """What a paired gain interval (full minus ``variant``) says: which is ahead, or a tie when it contains 0."""
-    return "full ahead" if low > 0 else f"{variant} ahead" if high < 0 else "tie"
+def reading(gain: float, low: float, high: float, spread: float, variant: str) -> str:
+    """What a paired gain of the full method over ``variant`` (full minus variant) and its 95% interval over queries
+    say, held against ``spread``, the spread over seeds (the larger sd over seeds of the two arms; NaN when neither
+    has two seeds). The interval over queries knows nothing of training randomness, so "spread before claims":
+
+    * "tie" when the interval contains 0, or when the gain is no larger than the spread over seeds;
+    * "full ahead" or "<variant> ahead" otherwise; "... (1 seed)" when the spread over seeds is not known yet (one
+      seed on each side): a reading of one training run each, provisional until more seeds run."""
+    if low <= 0 <= high or abs(gain) <= spread:
+        return "tie"
+    ahead = "full ahead" if low > 0 else f"{variant} ahead"
+    return f"{ahead} (1 seed)" if math.isnan(spread) else ahead
+
+
+def seed_spread(row, full, head: str) -> float:
+    """The spread over seeds that a comparison of ``row``'s variant with the full method (both ablation.csv rows) is
+    held against: the larger sd over seeds of ``head`` of the two, NaN when neither has two seeds."""
+    sds = [value for value in (row.get(f"{head} sd"), full.get(f"{head} sd"))
+           if value is not None and not math.isnan(value)]
+    return max(sds) if sds else float("nan")
+
+
+def row_reading(row, full, head: str, variant: str) -> str:
+    """:func:`reading` of the ablation.csv ``row`` of ``variant`` against ``full``, on ``head``."""
+    return reading(row[f"{head} gain"], row[f"{head} gain low"], row[f"{head} gain high"],
+                   seed_spread(row, full, head), variant)
 
 
 def signed(value: float) -> str:
@@ -219,7 +245,7 @@ def split_summary(published: Path, split: str, done: set[tuple[str, str, int]]) 
             commits.add(config.get("git_commit") or "unknown")
             machines.add(machine_summary(config.get("machine")))
         spread = f" ± {row[f'{head} sd']:.4f}" if len(seeds) > 1 else ""
-        read = "" if variant == "full" else reading(row[f"{head} gain low"], row[f"{head} gain high"], variant)
+        read = "" if variant == "full" else row_reading(row, table.loc["full"], head, variant)
         epoch = f"{statistics.median(seconds):.0f}" if seconds else "- (not trained)"
         lines.append(f"| {variant} | {', '.join(map(str, seeds))} | {row[head]:.4f}{spread} | "
                      f"{', '.join(f'{v:.4f}' for v in values)} | [{row[f'{head} low']:.3f}, {row[f'{head} high']:.3f}]"
@@ -231,12 +257,16 @@ def split_summary(published: Path, split: str, done: set[tuple[str, str, int]]) 
 
 
 def verdict(claim: Claim, read: str) -> str:
-    """What one comparison's reading says of ``claim``: it holds, it is not shown (a tie), or the variant is ahead."""
-    if read == "full ahead":
-        return "holds"
-    if read == "tie":
-        return "holds (a tie)" if claim.tie_holds else "not shown (a tie)"
-    return "contradicted"
+    """What one comparison's reading says of ``claim``: it holds, it is not shown (a tie), or it is contradicted (the
+    variant ahead); "on 1 seed, provisional" when the reading is of one training run each (:func:`reading`)."""
+    ahead, one_seed = read.removesuffix(" (1 seed)"), read.endswith(" (1 seed)")
+    if ahead == "full ahead":
+        said = "holds"
+    elif ahead == "tie":
+        said = "holds (a tie)" if claim.tie_holds else "not shown (a tie)"
+    else:
+        said = "contradicted"
+    return f"{said} on 1 seed, provisional" if one_seed else said
 
 
 def comparisons(rows: dict[str, dict]):
@@ -248,11 +278,10 @@ def comparisons(rows: dict[str, dict]):
                 yield claim, split, variant, rows.get(split, {}).get(variant)
 
 
-def claim_reading(claim: Claim, split: str, variant: str, row) -> tuple[str, str]:
-    """The reading of one comparison's paired interval on the split's headline metric, and what it says of
-    ``claim``."""
-    head = protocol(split)[0]
-    read = reading(row[f"{head} gain low"], row[f"{head} gain high"], variant)
+def claim_reading(claim: Claim, split: str, variant: str, row, full) -> tuple[str, str]:
+    """The reading of one comparison (the ablation.csv rows of ``variant`` and of the full method) on the split's
+    headline metric, and what it says of ``claim``."""
+    read = row_reading(row, full, protocol(split)[0], variant)
     return read, verdict(claim, read)
 
 
@@ -268,7 +297,7 @@ def claims_summary(rows: dict[str, dict]) -> str:
         if row is None:
             lines.append(f"| {claim.number} | {split} | {variant} | | | | | not run yet |")
             continue
-        read, said = claim_reading(claim, split, variant, row)
+        read, said = claim_reading(claim, split, variant, row, rows[split]["full"])
         paired = min(int(row["seeds"]), int(rows[split]["full"]["seeds"]))
         head = protocol(split)[0]
         lines.append(f"| {claim.number} | {split} | {variant} | {paired} | {metric_header(head)} | "
@@ -306,16 +335,18 @@ def summaries(published: Path) -> tuple[str, str]:
 
     cells = {}
     for claim, split, variant, row in comparisons(rows):
-        said = "not run yet" if row is None else (f"{claim_reading(claim, split, variant, row)[1]}, "
-                                                   f"{gain_text(row, protocol(split)[0])}")
+        said = "not run yet" if row is None else (
+            f"{claim_reading(claim, split, variant, row, rows[split]['full'])[1]}, {gain_text(row, protocol(split)[0])}")
         cells.setdefault((claim.number, split), []).append(f"{variant}: {said}")
     intro = (f"Over seeds (issue 12's campaign, {len(done)} of {len(PLAN)} planned runs so far; tables, intervals "
              f"and training times: `{README}`). Each run trains 3 epochs; each split's headline metric (its protocol) on "
              "its test classes, mean ± sd over seeds and the 95% interval resampling queries:")
     reading_rule = ("The paper's claims, each read off the paired gain of the full method over a variant (full minus "
-                    "variant, 95% interval, on the split's headline metric): a claim holds where the interval lies "
-                    "above 0 (claim 3, \"at least as accurate\", also where it contains 0); a tie is not evidence "
-                    "either way.")
+                    "variant, 95% interval over queries, on the split's headline metric): a claim holds where the "
+                    "interval lies above 0 and the gain exceeds the spread over seeds (the larger sd of the two); "
+                    "claim 3, \"at least as accurate\", also where it is a tie. A tie is not evidence either way; a "
+                    "reading \"on 1 seed\" compares one training run of each, whose spread over seeds is not known "
+                    "yet.")
     project = "\n".join([
         intro, "",
         *(f"- `{split}`, {metric_header(protocol(split)[0])}: the full method "

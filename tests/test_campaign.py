@@ -3,6 +3,7 @@ files, and each step's command is one that zsb's own parser and configuration ac
 
 import importlib.util
 import json
+import math
 import re
 import statistics
 import subprocess
@@ -30,8 +31,12 @@ def test_plan_covers_every_claim_with_each_variants_seeds_in_order():
             seeds = [s for sp, v, s in plan if (sp, v) == (split, variant)]
             assert seeds == sorted(seeds) == list(range(len(seeds)))  # variant:N means seeds 0 .. N-1
             assert len(seeds) == (3 if variant in campaign.MORE_SEEDS else 1)
-    first_pass = plan[:len(campaign.SPLITS) * len(campaign.FIRST_SEED)]
-    assert {s for _, _, s in first_pass} == {0}  # every claim on every split with one seed comes first
+    assert sorted(campaign.ORDER) == sorted(campaign.SPLITS)
+    per_split = len(plan) // len(campaign.ORDER)
+    for block, split in enumerate(campaign.ORDER):  # one split at a time, every variant with seed 0 first
+        runs = plan[block * per_split:(block + 1) * per_split]
+        assert {sp for sp, _, _ in runs} == {split}
+        assert [v for _, v, s in runs if s == 0] == list(campaign.FIRST_SEED) == [v for _, v, _ in runs[:7]]
 
 
 def touch_metrics(root: Path, variant: str, seed: int) -> None:
@@ -41,19 +46,19 @@ def touch_metrics(root: Path, variant: str, seed: int) -> None:
 
 
 def test_done_runs_are_read_from_the_metrics_files_in_the_folders_06_ablation_writes(tmp_path):
-    root = tmp_path / "sempcyc25"
+    first, other = campaign.ORDER[:2]
+    root = tmp_path / first
     for variant, seed in [("full", 0), ("full", 1), ("no_knowledge", 0), ("frozen", 0)]:
         touch_metrics(root, variant, seed)
     (root / "seeds" / "2").mkdir(parents=True)  # a seed folder without metrics: begun, not done
     assert (root / "metrics.json").is_file() and (root / "seeds/1/metrics.json").is_file()
     assert (root / "ablation/no_knowledge/metrics.json").is_file()
     done = campaign.done_runs(tmp_path)
-    assert done == {("sempcyc25", "full", 0), ("sempcyc25", "full", 1), ("sempcyc25", "no_knowledge", 0),
-                    ("sempcyc25", "frozen", 0)}
-    assert campaign.next_run(done) == ("sempcyc25", "online_teacher", 0)
-    assert campaign.ablation_variants("sempcyc25", done | {campaign.next_run(done)}) == \
+    assert done == {(first, "full", 0), (first, "full", 1), (first, "no_knowledge", 0), (first, "frozen", 0)}
+    assert campaign.next_run(done) == (first, "online_teacher", 0)
+    assert campaign.ablation_variants(first, done | {campaign.next_run(done)}) == \
         "full:2,no_knowledge:1,online_teacher:1,frozen:1"
-    assert campaign.ablation_variants("eccv21", done) == ""
+    assert campaign.ablation_variants(other, done) == ""
     assert campaign.next_run(set(campaign.PLAN)) is None
 
 
@@ -73,17 +78,33 @@ def test_each_steps_command_is_accepted_by_zsb_and_asks_for_the_budget(tmp_path)
     assert cfg.variant_seeds == {"full": (0,), "no_knowledge": (0,)}
 
 
-def test_readings_and_verdicts_follow_the_paired_interval():
-    assert campaign.reading(0.001, 0.02, "triplet") == "full ahead"
-    assert campaign.reading(-0.02, -0.001, "triplet") == "triplet ahead"
-    assert campaign.reading(-0.01, 0.01, "triplet") == "tie"
+def test_readings_and_verdicts_follow_the_paired_interval_and_the_spread_over_seeds():
+    nan = float("nan")
+    assert campaign.reading(0.01, 0.001, 0.02, 0.005, "triplet") == "full ahead"
+    assert campaign.reading(-0.01, -0.02, -0.001, 0.005, "triplet") == "triplet ahead"
+    assert campaign.reading(0.0, -0.01, 0.01, 0.005, "triplet") == "tie"
+    assert campaign.reading(0.01, 0.001, 0.02, 0.012, "triplet") == "tie"  # within the spread over seeds
+    assert campaign.reading(-0.01, -0.02, -0.001, 0.012, "triplet") == "tie"
+    assert campaign.reading(0.01, 0.001, 0.02, nan, "triplet") == "full ahead (1 seed)"
+    assert campaign.reading(0.0, -0.01, 0.01, nan, "triplet") == "tie"
     each_helps, at_least_as_good = campaign.CLAIMS[0], campaign.CLAIMS[2]
     assert not each_helps.tie_holds and at_least_as_good.tie_holds
     assert campaign.verdict(each_helps, "tie") == "not shown (a tie)"
     assert campaign.verdict(at_least_as_good, "tie") == "holds (a tie)"
     assert campaign.verdict(at_least_as_good, "online_teacher ahead") == "contradicted"
+    assert campaign.verdict(at_least_as_good, "online_teacher ahead (1 seed)") == "contradicted on 1 seed, provisional"
     assert campaign.verdict(each_helps, "full ahead") == "holds"
+    assert campaign.verdict(each_helps, "full ahead (1 seed)") == "holds on 1 seed, provisional"
     assert {v for claim in campaign.CLAIMS for v in claim.variants} <= set(campaign.FIRST_SEED)
+
+
+def test_the_spread_over_seeds_is_the_larger_sd_of_the_two_arms():
+    nan = float("nan")
+    assert campaign.seed_spread({"mAP@all sd": 0.01}, {"mAP@all sd": 0.02}, "mAP@all") == 0.02
+    assert campaign.seed_spread({"mAP@all sd": nan}, {"mAP@all sd": 0.02}, "mAP@all") == 0.02
+    assert campaign.seed_spread({}, {"mAP@all sd": 0.02}, "mAP@all") == 0.02
+    assert campaign.seed_spread({"mAP@all sd": 0.03}, {"mAP@all sd": nan}, "mAP@all") == 0.03
+    assert math.isnan(campaign.seed_spread({"mAP@all sd": nan}, {"mAP@all sd": nan}, "mAP@all"))
 
 
 def write_run(root: Path, variant: str, seed: int, value: float, seconds: list[float]) -> None:
@@ -106,13 +127,15 @@ def test_the_summary_tabulates_the_committed_files_and_reads_the_claims_off_the_
     write_run(root, "triplet", 0, 0.35, [50.0, 70.0])
     write_run(root, "online_teacher", 0, 0.41, [400.0, 400.0])
     write_run(root, "frozen", 0, 0.12, [])  # not trained: no epochs
+    write_run(root, "no_classification", 0, 0.40, [90.0])
     (root / "tables").mkdir()
     columns = ["variant", "seeds", "mAP@all", "mAP@all sd", "mAP@all low", "mAP@all high", "P@100", "mAP@all gain",
                "mAP@all gain low", "mAP@all gain high", "P@100 gain", "P@100 gain low", "P@100 gain high"]
     rows = [["full", 2, 0.42, 0.0283, 0.38, 0.46, 0.21, "", "", "", "", "", ""],
             ["triplet", 1, 0.35, "", 0.31, 0.39, 0.175, 0.05, 0.02, 0.08, 0.025, 0.01, 0.04],
             ["online_teacher", 1, 0.41, "", 0.37, 0.45, 0.205, -0.01, -0.03, 0.01, -0.005, -0.02, 0.01],
-            ["frozen", 1, 0.12, "", 0.10, 0.14, 0.06, 0.30, 0.28, 0.32, 0.15, 0.14, 0.16]]
+            ["frozen", 1, 0.12, "", 0.10, 0.14, 0.06, 0.30, 0.28, 0.32, 0.15, 0.14, 0.16],
+            ["no_classification", 1, 0.40, "", 0.36, 0.44, 0.2, 0.02, 0.005, 0.035, 0.01, 0.0, 0.02]]
     (root / "tables" / "ablation.csv").write_text(
         "\n".join(",".join(map(str, row)) for row in [columns, *rows]) + "\n")
 
@@ -127,18 +150,21 @@ def test_the_summary_tabulates_the_committed_files_and_reads_the_claims_off_the_
     assert frozen.endswith("| +0.3000 [+0.2800, +0.3200] | full ahead | 0.0600 | +0.1500 [+0.1400, +0.1600] | "
                            "- (not trained) |")
     assert "| sempcyc25: 50 query" not in text and "### sempcyc25: 50 query sketches x 60 gallery photos" in text
-    assert "Training: 8 epochs, 0.5 h" in text and "zsb code at `abcdef1`; Test CPU, 2 cores, bf16 units" in text
+    assert "Training: 9 epochs, 0.5 h" in text and "zsb code at `abcdef1`; Test CPU, 2 cores, bf16 units" in text
     assert "| 2 | sempcyc25 | triplet | 1 | mAP@all (exact) | +0.0500 [+0.0200, +0.0800] | full ahead | holds |" in lines
     assert ("| 3 | sempcyc25 | online_teacher | 1 | mAP@all (exact) | -0.0100 [-0.0300, +0.0100] | tie | "
             "holds (a tie) |") in lines
     assert "| 1 | sempcyc25 | no_knowledge | | | | | not run yet |" in lines
+    # the interval lies above 0, but the gain (0.02) is within the spread over seeds (the full method's sd, 0.0283)
+    assert ("| 1 | sempcyc25 | no_classification | 1 | mAP@all (exact) | +0.0200 [+0.0050, +0.0350] | tie | "
+            "not shown (a tie) |") in lines
     assert "| 4 | eccv21 | no_knowledge | | | | | not run yet |" in lines
     assert "### eccv21" not in text  # nothing run there: no table
     left = next(line for line in lines if line.startswith("| sempcyc25 |") and "still" not in line)
     assert "full (seeds 2)" in left and "triplet" not in left and "online_teacher (seeds 1, 2)" in left
-    assert f"### Not run yet ({len(campaign.PLAN) - 5} of {len(campaign.PLAN)} planned runs)" in text
+    assert f"### Not run yet ({len(campaign.PLAN) - 6} of {len(campaign.PLAN)} planned runs)" in text
 
-    assert f"campaign, 5 of {len(campaign.PLAN)} planned runs" in project
+    assert f"campaign, 6 of {len(campaign.PLAN)} planned runs" in project
     assert "- `sempcyc25`, mAP@all (exact): the full method 0.4200 ± 0.0283 over 2 seeds, [0.380, 0.460]." in project
     assert "- `eccv21`, mAP@200 (exact): the full method not run yet." in project
     claim2 = next(line for line in project.splitlines() if line.startswith("| 2. "))
@@ -194,8 +220,13 @@ def test_each_split_is_read_on_its_own_protocols_headline_metric():
     for split in campaign.SPLITS:
         assert campaign.protocol(split) == tuple(get_benchmark("sketchy_mini").protocol(split))
     assert campaign.protocol("sempcyc25")[0] == "mAP@all" and campaign.protocol("eccv21")[0] == "mAP@200"
-    row = {"mAP@200 gain low": 0.01, "mAP@200 gain high": 0.03, "mAP@all gain low": -0.02, "mAP@all gain high": 0.01}
-    assert campaign.claim_reading(campaign.CLAIMS[3], "eccv21", "no_knowledge", row) == ("full ahead", "holds")
+    row = {"mAP@200 gain": 0.02, "mAP@200 gain low": 0.01, "mAP@200 gain high": 0.03, "mAP@200 sd": float("nan"),
+           "mAP@all gain": -0.005, "mAP@all gain low": -0.02, "mAP@all gain high": 0.01}
+    one_seed, three_seeds = {"mAP@200 sd": float("nan")}, {"mAP@200 sd": 0.01, "mAP@all sd": 0.01}
+    assert campaign.claim_reading(campaign.CLAIMS[3], "eccv21", "no_knowledge", row, three_seeds) == \
+        ("full ahead", "holds")
+    assert campaign.claim_reading(campaign.CLAIMS[3], "eccv21", "no_knowledge", row, one_seed) == \
+        ("full ahead (1 seed)", "holds on 1 seed, provisional")
 
 
 def test_a_split_with_the_full_method_alone_is_tabulated(tmp_path):
