@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 
 import numpy as np
@@ -200,3 +201,20 @@ def test_a_reused_run_keeps_the_environment_that_trained_it(seeded, tmp_path, mo
     assert environment(restored.for_seed(0).variant("triplet").dir) == elsewhere  # never run: the new environment
     restored.folder.write_config(restored.cfg, keep_environment=False)  # --force: trained again here
     assert environment(restored_dir) == elsewhere
+
+
+def test_a_run_trained_again_records_the_environment_that_trained_it(seeded, tmp_path, monkeypatch):
+    """``--force`` retrains every seed: each seed's config.json then names the code and machine that trained it
+    again, not the earlier record that reopening the folder keeps."""
+    run, _, _, _ = seeded
+    copy = tmp_path / "copy"
+    shutil.copytree(run.dir, copy)
+    elsewhere = {"git_commit": "e" * 40, "python": "3.99", "platform": "elsewhere",
+                 "machine": {"cpu": "Another CPU", "logical_cores": 64, "cpu_flags": []}, "versions": {}}
+    monkeypatch.setattr(artifacts, "environment_info", lambda: elsewhere)
+    second = Run(copy, run.cfg).for_seed(1)
+    assert json.loads(second.folder.config_path.read_text())["git_commit"] != elsewhere["git_commit"]  # reopened
+    stages.train(second, resume=False)
+    recorded = json.loads(second.folder.config_path.read_text())
+    assert {k: v for k, v in recorded.items() if k != "parameters"} == elsewhere
+    assert recorded["parameters"] == second.cfg.to_dict()

@@ -91,24 +91,30 @@ def train_seeds(run: Run, resume: bool = True) -> pd.DataFrame:
 def train(run: Run, resume: bool = True) -> list[dict]:
     """Fine-tune the model with the three losses for the run's ``seed``; checkpoint and log every epoch (see
     :func:`engine.train`). With ``processes`` above 1, the manifest and class knowledge are made here and training
-    runs in that many processes under torchrun (:mod:`zsb.distributed`), each of which calls this function."""
+    runs in that many processes under torchrun (:mod:`zsb.distributed`), each of which calls this function. The run's
+    ``config.json`` then names this code and machine (:meth:`RunFolder.write_config`): they trained the model, also
+    where an earlier one was recorded (``--force``, or a run whose parameters changed)."""
     c = run.cfg
     ranks = distributed.Ranks.current()
     if c.processes > 1 and ranks is None:
         if c.w_knowledge and c.teacher == "precomputed":
             prepare_knowledge(run)
         logger.info(f"training {len(run.manifest.train())} images of {run.dir} in {c.processes} processes")
-        return distributed.launch(run, resume)
-    engine.seed_everything(c.seed)
-    model = run.model()
-    loader_for_epoch = training_loader(run, ranks)
-    class_knowledge = teacher = None
-    if c.w_knowledge and c.teacher == "precomputed":
-        class_knowledge = prepare_knowledge(run)
-    elif c.w_knowledge:
-        teacher = run.backbone()
-    return engine.train(model, loader_for_epoch, c, run.dir, class_knowledge=class_knowledge, teacher=teacher,
-                        resume=resume, ranks=ranks)
+        history = distributed.launch(run, resume)
+    else:
+        engine.seed_everything(c.seed)
+        model = run.model()
+        loader_for_epoch = training_loader(run, ranks)
+        class_knowledge = teacher = None
+        if c.w_knowledge and c.teacher == "precomputed":
+            class_knowledge = prepare_knowledge(run)
+        elif c.w_knowledge:
+            teacher = run.backbone()
+        history = engine.train(model, loader_for_epoch, c, run.dir, class_knowledge=class_knowledge, teacher=teacher,
+                               resume=resume, ranks=ranks)
+    if ranks is None:  # the launching process (or the only one) records; the ranks under torchrun do not
+        run.folder.write_config(c, keep_environment=False)
+    return history
 
 
 def train_unless_evaluated(run: Run, resume: bool = True) -> list[dict]:
