@@ -202,7 +202,7 @@ def gain_text(row, metric: str) -> str:
     gain = row.get(f"{metric} gain", float("nan"))
     if math.isnan(gain):  # NaN or absent: the full method's own row (and a table of the full method alone)
         return ""
-    return f"{signed(row[f'{metric} gain'])} [{signed(row[f'{metric} gain low'])}, {signed(row[f'{metric} gain high'])}]"
+    return f"{signed(gain)} [{signed(row[f'{metric} gain low'])}, {signed(row[f'{metric} gain high'])}]"
 
 
 def code_version(commit: str) -> str:
@@ -270,12 +270,15 @@ def verdict(claim: Claim, read: str) -> str:
 
 
 def comparisons(rows: dict[str, dict]):
-    """(claim, split, variant, the variant's ablation.csv row or None when not run yet) for every comparison the
-    claims make, in :data:`CLAIMS`' order; ``rows`` maps split -> variant -> row."""
+    """(claim, split, variant, the variant's ablation.csv row, its :func:`claim_reading`) for every comparison the
+    claims make, in :data:`CLAIMS`' order, the row and reading None when not run yet; ``rows`` maps split -> variant
+    -> row."""
     for claim in CLAIMS:
         for split in claim.splits:
             for variant in claim.variants:
-                yield claim, split, variant, rows.get(split, {}).get(variant)
+                row = rows.get(split, {}).get(variant)
+                read = None if row is None else claim_reading(claim, split, variant, row, rows[split]["full"])
+                yield claim, split, variant, row, read
 
 
 def claim_reading(claim: Claim, split: str, variant: str, row, full) -> tuple[str, str]:
@@ -293,11 +296,11 @@ def claims_summary(rows: dict[str, dict]) -> str:
     header = ("| claim | split | full against | paired seeds | metric | gain of full [95%] | reading | "
               "the claim here |")
     lines = [*(f"{claim.number}. {claim.text}." for claim in CLAIMS), "", header, "|---|---|---|---|---|---|---|---|"]
-    for claim, split, variant, row in comparisons(rows):
+    for claim, split, variant, row, read_said in comparisons(rows):
         if row is None:
             lines.append(f"| {claim.number} | {split} | {variant} | | | | | not run yet |")
             continue
-        read, said = claim_reading(claim, split, variant, row, rows[split]["full"])
+        read, said = read_said
         paired = min(int(row["seeds"]), int(rows[split]["full"]["seeds"]))
         head = protocol(split)[0]
         lines.append(f"| {claim.number} | {split} | {variant} | {paired} | {metric_header(head)} | "
@@ -334,9 +337,8 @@ def summaries(published: Path) -> tuple[str, str]:
     ])
 
     cells = {}
-    for claim, split, variant, row in comparisons(rows):
-        said = "not run yet" if row is None else (
-            f"{claim_reading(claim, split, variant, row, rows[split]['full'])[1]}, {gain_text(row, protocol(split)[0])}")
+    for claim, split, variant, row, read_said in comparisons(rows):
+        said = "not run yet" if row is None else f"{read_said[1]}, {gain_text(row, protocol(split)[0])}"
         cells.setdefault((claim.number, split), []).append(f"{variant}: {said}")
     intro = (f"Over seeds (issue 12's campaign, {len(done)} of {len(PLAN)} planned runs so far; tables, intervals "
              f"and training times: `{README}`). Each run trains 3 epochs; each split's headline metric (its protocol) on "

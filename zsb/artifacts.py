@@ -77,7 +77,8 @@ class RunFolder:
         these parameters' features (:meth:`metrics_record`), the environment recorded with it is kept: it names the
         code and machine that trained and evaluated the model, which a later run that only reuses or tabulates the
         folder (a campaign step, a restored seed, another stage) must not overwrite. ``keep_environment=False``
-        (``--force``: the model is trained and evaluated again) records this environment."""
+        records this environment all the same: :func:`zsb.run.stages.train` passes it once it has trained the model
+        (``--force`` included)."""
         environment = environment_info()
         if keep_environment and self.config_path.is_file() and self.metrics_record(cfg) is not None:
             try:

@@ -59,7 +59,7 @@ def reproduce(
     started = time.perf_counter()
     with run_lock(folder.dir):
         check_checkpoint(folder.dir, cfg, stages, force)
-        folder.write_config(cfg, keep_environment=not force)
+        folder.write_config(cfg)
         own = {stage: {k: v for k, v in notebook_only.items() if k in notebook_parameters(stage)} for stage in STAGES}
         fingerprints = {stage: stage_fingerprint(stage, cfg, own[stage]) for stage in STAGES}
         for stage in stages:
