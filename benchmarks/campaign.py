@@ -240,10 +240,9 @@ def split_summary(published: Path, split: str, done: set[tuple[str, str, int]]) 
         values = [json.loads(folder.metrics_path().read_text())["metrics"][head] for folder in folders]
         seconds = [r["seconds"] for folder in folders for r in read_log(folder.log_path)]
         epoch_seconds += seconds
-        for folder in folders:
-            config = json.loads(folder.config_path.read_text())
-            commits.add(config.get("git_commit") or "unknown")
-            machines.add(machine_summary(config.get("machine")))
+        for environment in (folder.recorded_environment() for folder in folders):
+            commits.add(environment.get("git_commit") or "unknown")
+            machines.add(machine_summary(environment.get("machine")))
         spread = f" ± {row[f'{head} sd']:.4f}" if len(seeds) > 1 else ""
         read = "" if variant == "full" else row_reading(row, table.loc["full"], head, variant)
         epoch = f"{statistics.median(seconds):.0f}" if seconds else "- (not trained)"

@@ -79,15 +79,18 @@ class RunFolder:
         folder (a campaign step, a restored seed, another stage) must not overwrite. ``keep_environment=False``
         records this environment all the same: :func:`zsb.run.stages.train` passes it once it has trained the model
         (``--force`` included)."""
-        environment = environment_info()
-        if keep_environment and self.config_path.is_file() and self.metrics_record(cfg) is not None:
-            try:
-                recorded = json.loads(self.config_path.read_text())
-            except json.JSONDecodeError:
-                recorded = {}
-            if isinstance(recorded, dict) and "git_commit" in recorded:
-                environment = {key: value for key, value in recorded.items() if key != "parameters"}
+        recorded = self.recorded_environment() if keep_environment and self.metrics_record(cfg) is not None else {}
+        environment = recorded if "git_commit" in recorded else environment_info()
         atomic_write_json(self.config_path, {"parameters": cfg.to_dict(), **environment})
+
+    def recorded_environment(self) -> dict[str, Any]:
+        """The environment :meth:`write_config` recorded beside the parameters (``git_commit``, ``machine``,
+        versions), or ``{}`` when the folder has no readable config.json."""
+        try:
+            recorded = json.loads(self.config_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+        return {key: value for key, value in recorded.items() if key != "parameters"} if isinstance(recorded, dict) else {}
 
     def read_config(self) -> RunConfig:
         """The folder's resolved parameters, as written by :meth:`write_config` (a parameter an older zsb did not

@@ -203,6 +203,20 @@ def test_a_reused_run_keeps_the_environment_that_trained_it(seeded, tmp_path, mo
     assert environment(restored_dir) == elsewhere
 
 
+def test_the_recorded_environment_is_what_config_json_holds_beside_the_parameters(tmp_path):
+    """RunFolder.recorded_environment: config.json without its parameters; {} for a folder with none or a broken one."""
+    folder = artifacts.RunFolder(tmp_path / "run")
+    assert folder.recorded_environment() == {}
+    folder.dir.mkdir(parents=True)
+    folder.write_config(resolve(TINY))
+    written = json.loads(folder.config_path.read_text())
+    assert folder.recorded_environment() == {k: v for k, v in written.items() if k != "parameters"}
+    assert {"git_commit", "machine"} <= set(folder.recorded_environment())
+    for broken in ("{not json", "[1, 2]"):
+        folder.config_path.write_text(broken)
+        assert folder.recorded_environment() == {}
+
+
 def test_a_run_trained_again_records_the_environment_that_trained_it(seeded, tmp_path, monkeypatch):
     """``--force`` retrains every seed: each seed's config.json then names the code and machine that trained it
     again, not the earlier record that reopening the folder keeps."""

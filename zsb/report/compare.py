@@ -62,10 +62,11 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, float], tuple[str
 def training_cost(run_dir: Path) -> dict[str, Any] | None:
     """The median seconds per epoch of the run's training log and the machine its config.json recorded; None for
     a run that was not trained (no log, e.g. the frozen features)."""
-    seconds = [float(r["seconds"]) for r in read_log(RunFolder(run_dir).log_path) if "seconds" in r]
+    folder = RunFolder(run_dir)
+    seconds = [float(r["seconds"]) for r in read_log(folder.log_path) if "seconds" in r]
     if not seconds:
         return None
-    machine = json.loads((run_dir / "config.json").read_text()).get("machine")
+    machine = folder.recorded_environment().get("machine")
     return {EPOCH_SECONDS: statistics.median(seconds), MACHINE: machine_summary(machine)}
 
 
