@@ -213,6 +213,16 @@ def code_version(commit: str) -> str:
     return found.stdout.strip() or commit[:7]
 
 
+def code_versions(commits: set[str]) -> list[str]:
+    """The :func:`code_version` of each of ``commits``, each once, oldest first (hashes git does not know last)."""
+    def age(version: str) -> tuple:
+        found = subprocess.run(["git", "log", "-1", "--format=%ct", version], cwd=REPO, capture_output=True,
+                               text=True, check=False)
+        return (0, int(found.stdout)) if found.returncode == 0 and found.stdout.strip() else (1, version)
+
+    return sorted({code_version(commit) for commit in commits}, key=age)
+
+
 def split_summary(published: Path, split: str, done: set[tuple[str, str, int]]) -> tuple[str, dict]:
     """The markdown section of one split (header, table, training time) and its ablation rows by variant."""
     import pandas as pd
@@ -249,7 +259,7 @@ def split_summary(published: Path, split: str, done: set[tuple[str, str, int]]) 
         lines.append(f"| {variant} | {', '.join(map(str, seeds))} | {row[head]:.4f}{spread} | "
                      f"{', '.join(f'{v:.4f}' for v in values)} | [{row[f'{head} low']:.3f}, {row[f'{head} high']:.3f}]"
                      f" | {gain_text(row, head)} | {read} | {row[second]:.4f} | {gain_text(row, second)} | {epoch} |")
-    code = ", ".join(f"`{version}`" for version in sorted({code_version(commit) for commit in commits}))
+    code = ", ".join(f"`{version}`" for version in code_versions(commits))
     lines += ["", (f"Training: {len(epoch_seconds)} epochs, {sum(epoch_seconds) / 3600:.1f} h of wall time in all "
                    f"(zsb code at {code}; {'; '.join(sorted(machines))}).")]
     return "\n".join(lines), {variant: table.loc[variant] for variant in table.index}

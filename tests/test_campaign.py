@@ -212,6 +212,8 @@ def test_a_runs_commit_is_named_by_the_last_commit_that_changed_zsb():
     assert campaign.code_version(head) == git("log", "-1", "--format=%h", "--abbrev=7", "--", "zsb")
     assert campaign.code_version(head + "-dirty") == campaign.code_version(head)
     assert campaign.code_version("0" * 40) == "0000000"  # unknown to git: the recorded hash
+    older, newer = git("log", "-2", "--format=%H", "--", "zsb").split()[::-1]
+    assert campaign.code_versions({"0" * 40, newer, older, newer}) == [older[:7], newer[:7], "0000000"]
 
 
 def test_each_split_is_read_on_its_own_protocols_headline_metric():
