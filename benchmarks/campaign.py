@@ -61,7 +61,7 @@ PLAN: tuple[tuple[str, str, int], ...] = tuple(
     run for split in ORDER for run in (*((split, variant, 0) for variant in FIRST_SEED),
                                        *((split, variant, seed) for seed in (1, 2) for variant in MORE_SEEDS)))
 """(split, variant, seed) in the order they are added: one split at a time, so that each split's readings get their
-spread over seeds (:func:`reading`) before the next split starts."""
+spread over seeds (:func:`zsb.stats.reading`) before the next split starts."""
 
 
 def run_folder(root: Path, variant: str, seed: int) -> RunFolder:
@@ -135,7 +135,7 @@ def step(results: Path, commit: bool, progress: bool) -> tuple[str, str, int] | 
 class Claim:
     """One of the paper's claims that the campaign tests, read off the paired gain of the full method over
     ``variants`` (full minus variant, the split's headline metric, 95% bootstrap over queries) on ``splits``. It holds
-    on a comparison when :func:`reading` finds the full method ahead; with ``tie_holds`` (a claim of "at least as
+    on a comparison when :func:`zsb.stats.reading` finds the full method ahead; with ``tie_holds`` (a claim of "at least as
     accurate") also on a tie."""
 
     number: int
@@ -163,34 +163,6 @@ def protocol(split: str) -> tuple[str, ...]:
     from zsb.data.registry import get_benchmark
 
     return tuple(get_benchmark("sketchy_mini").protocol(split))
-
-
-def reading(gain: float, low: float, high: float, spread: float, variant: str) -> str:
-    """What a paired gain of the full method over ``variant`` (full minus variant) and its 95% interval over queries
-    say, held against ``spread``, the spread over seeds (the larger sd over seeds of the two arms; NaN when neither
-    has two seeds). The interval over queries knows nothing of training randomness, so "spread before claims":
-
-    * "tie" when the interval contains 0, or when the gain is no larger than the spread over seeds;
-    * "full ahead" or "<variant> ahead" otherwise; "... (1 seed)" when the spread over seeds is not known yet (one
-      seed on each side): a reading of one training run each, provisional until more seeds run."""
-    if low <= 0 <= high or abs(gain) <= spread:
-        return "tie"
-    ahead = "full ahead" if low > 0 else f"{variant} ahead"
-    return f"{ahead} (1 seed)" if math.isnan(spread) else ahead
-
-
-def seed_spread(row, full, head: str) -> float:
-    """The spread over seeds that a comparison of ``row``'s variant with the full method (both ablation.csv rows) is
-    held against: the larger sd over seeds of ``head`` of the two, NaN when neither has two seeds."""
-    sds = [value for value in (row.get(f"{head} sd"), full.get(f"{head} sd"))
-           if value is not None and not math.isnan(value)]
-    return max(sds) if sds else float("nan")
-
-
-def row_reading(row, full, head: str, variant: str) -> str:
-    """:func:`reading` of the ablation.csv ``row`` of ``variant`` against ``full``, on ``head``."""
-    return reading(row[f"{head} gain"], row[f"{head} gain low"], row[f"{head} gain high"],
-                   seed_spread(row, full, head), variant)
 
 
 def signed(value: float) -> str:
@@ -229,6 +201,7 @@ def split_summary(published: Path, split: str, done: set[tuple[str, str, int]]) 
 
     from zsb.io import machine_summary
     from zsb.metrics import metric_header
+    from zsb.stats import ablation_reading
     from zsb.trainlog import read_log
 
     table = pd.read_csv(published / split / "tables" / "ablation.csv").set_index("variant")
@@ -254,7 +227,7 @@ def split_summary(published: Path, split: str, done: set[tuple[str, str, int]]) 
             commits.add(environment.get("git_commit") or "unknown")
             machines.add(machine_summary(environment.get("machine")))
         spread = f" ± {row[f'{head} sd']:.4f}" if len(seeds) > 1 else ""
-        read = "" if variant == "full" else row_reading(row, table.loc["full"], head, variant)
+        read = "" if variant == "full" else ablation_reading(row, table.loc["full"], head, variant)
         epoch = f"{statistics.median(seconds):.0f}" if seconds else "- (not trained)"
         lines.append(f"| {variant} | {', '.join(map(str, seeds))} | {row[head]:.4f}{spread} | "
                      f"{', '.join(f'{v:.4f}' for v in values)} | [{row[f'{head} low']:.3f}, {row[f'{head} high']:.3f}]"
@@ -267,7 +240,8 @@ def split_summary(published: Path, split: str, done: set[tuple[str, str, int]]) 
 
 def verdict(claim: Claim, read: str) -> str:
     """What one comparison's reading says of ``claim``: it holds, it is not shown (a tie), or it is contradicted (the
-    variant ahead); "on 1 seed, provisional" when the reading is of one training run each (:func:`reading`)."""
+    variant ahead); "on 1 seed, provisional" when the reading is of one training run each
+    (:func:`zsb.stats.reading`)."""
     ahead, one_seed = read.removesuffix(" (1 seed)"), read.endswith(" (1 seed)")
     if ahead == "full ahead":
         said = "holds"
@@ -293,7 +267,9 @@ def comparisons(rows: dict[str, dict]):
 def claim_reading(claim: Claim, split: str, variant: str, row, full) -> tuple[str, str]:
     """The reading of one comparison (the ablation.csv rows of ``variant`` and of the full method) on the split's
     headline metric, and what it says of ``claim``."""
-    read = row_reading(row, full, protocol(split)[0], variant)
+    from zsb.stats import ablation_reading
+
+    read = ablation_reading(row, full, protocol(split)[0], variant)
     return read, verdict(claim, read)
 
 

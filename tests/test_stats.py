@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from zsb.errors import DataError
-from zsb.stats import bootstrap_ci, mean_sd, paired_difference, summarise_seeds
+from zsb.stats import ablation_reading, bootstrap_ci, mean_sd, paired_difference, reading, seed_spread, summarise_seeds
 
 
 def percentile(sorted_values, q):
@@ -139,3 +139,26 @@ def test_seed_summary_matches_statistics():
     assert summarise_seeds({0: 0.5})["sd"] is None and math.isnan(mean_sd([0.5])[1])
     with pytest.raises(DataError):
         mean_sd([])
+
+
+def test_readings_follow_the_paired_interval_and_the_spread_over_seeds():
+    nan = float("nan")
+    assert reading(0.01, 0.001, 0.02, 0.005, "triplet") == "full ahead"
+    assert reading(-0.01, -0.02, -0.001, 0.005, "triplet") == "triplet ahead"
+    assert reading(0.0, -0.01, 0.01, 0.005, "triplet") == "tie"
+    assert reading(0.01, 0.001, 0.02, 0.012, "triplet") == "tie"  # within the spread over seeds
+    assert reading(-0.01, -0.02, -0.001, 0.012, "triplet") == "tie"
+    assert reading(0.01, 0.001, 0.02, nan, "triplet") == "full ahead (1 seed)"
+    assert reading(0.0, -0.01, 0.01, nan, "triplet") == "tie"
+
+
+def test_the_spread_over_seeds_is_the_larger_known_sd_of_the_two_arms():
+    nan = float("nan")
+    assert seed_spread(0.01, 0.02) == 0.02 and seed_spread(0.03, nan) == 0.03 and seed_spread(None, 0.02) == 0.02
+    assert math.isnan(seed_spread(nan, nan)) and math.isnan(seed_spread(None, None))
+    full = {"mAP@all sd": 0.004}
+    row = {"mAP@all gain": 0.01, "mAP@all gain low": 0.002, "mAP@all gain high": 0.018, "mAP@all sd": 0.012}
+    assert ablation_reading(row, full, "mAP@all", "triplet") == "tie"  # the variant's own spread is the larger
+    assert ablation_reading({**row, "mAP@all sd": nan}, full, "mAP@all", "triplet") == "full ahead"
+    one_seed = {k: v for k, v in row.items() if k != "mAP@all sd"}  # a table of one seed has no sd column
+    assert ablation_reading(one_seed, {}, "mAP@all", "triplet") == "full ahead (1 seed)"

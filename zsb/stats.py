@@ -12,8 +12,9 @@ Every headline metric of zsb (mAP@all, mAP@200, P@100, ...) is a mean over queri
   more honest interval for a claim about unseen classes in general; it is also much wider with 20 to 25 classes.
 
 Paired comparisons (:func:`paired_difference`) take the per-query difference of two methods on the same seeds and
-the same queries and bootstrap its mean: a component "earns its place" when the interval of
-``full - variant`` lies above 0.
+the same queries and bootstrap its mean. That interval knows nothing of training randomness, so a comparison is read
+"spread before claims" (:func:`reading`): a component "earns its place" when the interval of ``full - variant`` lies
+above 0 **and** the gain exceeds the spread over seeds; otherwise it is a tie.
 
 Every interval records its resamples, level, RNG seed and kind, so it can be recomputed.
 """
@@ -139,3 +140,31 @@ def summarise_seeds(per_seed: Mapping[int, float]) -> dict:
     seeds = sorted(per_seed)
     mean, sd = mean_sd([per_seed[s] for s in seeds])
     return {"seeds": seeds, "values": [per_seed[s] for s in seeds], "mean": mean, "sd": None if math.isnan(sd) else sd}
+
+
+def seed_spread(*sds: float | None) -> float:
+    """The spread over seeds a comparison is held against: the largest of the arms' sds over seeds that is known
+    (``None`` and NaN are not), NaN when none is (one seed on each side)."""
+    known = [float(sd) for sd in sds if sd is not None and not math.isnan(sd)]
+    return max(known) if known else math.nan
+
+
+def reading(gain: float, low: float, high: float, spread: float, variant: str) -> str:
+    """What a paired gain of the full method over ``variant`` (full minus variant) and its 95% interval over queries
+    say, held against ``spread`` (:func:`seed_spread`; NaN when unknown). The interval over queries knows nothing of
+    training randomness, so "spread before claims":
+
+    * "tie" when the interval contains 0, or when the gain is no larger than the spread over seeds;
+    * "full ahead" (the component earns its place) or "<variant> ahead" otherwise; "... (1 seed)" when the spread
+      over seeds is not known yet (one seed on each side): a reading of one training run each, provisional."""
+    if low <= 0 <= high or abs(gain) <= spread:
+        return "tie"
+    ahead = "full ahead" if low > 0 else f"{variant} ahead"
+    return f"{ahead} (1 seed)" if math.isnan(spread) else ahead
+
+
+def ablation_reading(row: Mapping, full: Mapping, metric: str, variant: str) -> str:
+    """:func:`reading` of ``variant``'s row of an ablation table (:func:`zsb.run.stages.ablation`: ``<metric> gain``,
+    ``gain low``, ``gain high`` and ``sd``) against the full method's row, on ``metric``."""
+    spread = seed_spread(row.get(f"{metric} sd"), full.get(f"{metric} sd"))
+    return reading(row[f"{metric} gain"], row[f"{metric} gain low"], row[f"{metric} gain high"], spread, variant)

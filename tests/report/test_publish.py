@@ -83,6 +83,36 @@ def test_readme_shows_mean_and_sd_over_seeds_intervals_and_paired_gains(tmp_path
     assert "+0.012 [-0.002, +0.025]" in cells("no_knowledge") and "gain, mAP@all (exact)" in text
 
 
+def test_the_ablation_table_reads_each_gain_on_the_headline_metric_spread_before_claims():
+    """An interval above 0 is "full ahead" only when the gain exceeds the spread over seeds; a gain inside it is a
+    tie; a variant compared on one seed each is provisional. The reading column follows the headline metric only."""
+    import pandas as pd
+
+    from zsb.report.publish import ablation_markdown
+
+    def gain(value, low, high, metric="mAP@all"):
+        return {f"{metric} gain": value, f"{metric} gain low": low, f"{metric} gain high": high}
+
+    table = pd.DataFrame([
+        {"variant": "full", "seeds": 3, "epochs": 3, "mAP@all": 0.45, "mAP@all sd": 0.008, "P@100": 0.2},
+        {"variant": "beyond", "seeds": 3, "epochs": 3, "mAP@all": 0.43, "mAP@all sd": 0.004, "P@100": 0.1,
+         **gain(0.020, 0.010, 0.030), **gain(0.1, 0.05, 0.15, "P@100")},
+        {"variant": "inside", "seeds": 3, "epochs": 3, "mAP@all": 0.44, "mAP@all sd": 0.004, "P@100": 0.2,
+         **gain(0.006, 0.002, 0.010), **gain(0.0, -0.01, 0.01, "P@100")},
+        {"variant": "ahead", "seeds": 3, "epochs": 3, "mAP@all": 0.47, "mAP@all sd": 0.004, "P@100": 0.2,
+         **gain(-0.020, -0.030, -0.010), **gain(0.0, -0.01, 0.01, "P@100")},
+    ])
+    lines = ablation_markdown(table, ["mAP@all", "P@100"]).splitlines()
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    assert header.count("reading") == 1 and header.index("reading") == header.index("gain, mAP@all (exact)") + 1
+    readings = {row[0]: row[header.index("reading")]
+                for row in ([cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:])}
+    assert readings == {"full": "", "beyond": "full ahead", "inside": "tie", "ahead": "ahead ahead"}
+    one_seed = table.drop(columns="mAP@all sd")
+    lines = ablation_markdown(one_seed, ["mAP@all", "P@100"]).splitlines()
+    assert "| inside " in lines[4] and "full ahead (1 seed)" in lines[4]
+
+
 def test_epoch_counts_are_worded_in_the_singular_for_one():
     from zsb.report.publish import epochs_text
 

@@ -335,6 +335,29 @@ def test_ablation_rejects_missing_metric():
         viz.plot_ablation(pd.DataFrame({"variant": ["full"], "mAP@all": [0.4]}))
 
 
+def test_ablation_gains_are_coloured_by_their_reading_spread_before_claims(tmp_path):
+    """Green only where the interval lies above 0 and the gain exceeds the spread over seeds (zsb.stats.reading);
+    an interval above 0 inside the spread is a grey tie; hollow where the spread is not known (one seed each)."""
+    nan = float("nan")
+    table = pd.DataFrame({
+        "variant": ["full", "helps", "inside the spread", "hurts"],
+        "mAP@all sd": [0.004, 0.005, 0.010, 0.005],
+        "mAP@all gain": [nan, 0.020, 0.008, -0.020],
+        "mAP@all gain low": [nan, 0.010, 0.002, -0.030],
+        "mAP@all gain high": [nan, 0.030, 0.014, -0.010],
+    })
+    fig = viz.plot_ablation_gains(table, "mAP@all", path=tmp_path / "gains.png")
+    assert_png(tmp_path / "gains.png")
+    markers = [container.lines[0] for container in fig.axes[0].containers]
+    assert [to_rgba(m.get_color()) for m in markers] == [to_rgba(c) for c in ("#2a7f3f", "0.35", "#c44e52")]
+    assert all(to_rgba(m.get_markerfacecolor()) == to_rgba(m.get_color()) for m in markers)
+    plt.close("all")
+    one_seed = viz.plot_ablation_gains(table.drop(columns="mAP@all sd"), "mAP@all")
+    markers = [container.lines[0] for container in one_seed.axes[0].containers]
+    assert [to_rgba(m.get_color()) for m in markers] == [to_rgba(c) for c in ("#2a7f3f", "#2a7f3f", "#c44e52")]
+    assert all(to_rgba(m.get_markerfacecolor()) == to_rgba("white") for m in markers)
+
+
 def test_class_knowledge_shows_top_imagenet_classes(tmp_path):
     rng = np.random.default_rng(0)
     knowledge = torch.softmax(torch.tensor(rng.normal(size=(6, 1000)) * 3), dim=1)

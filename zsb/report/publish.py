@@ -157,7 +157,9 @@ def benchmark_markdown(bench_dir: Path, results_root: Path | None = None) -> lis
         epochs = sorted(set(table.loc[table["epochs"] > 0, "epochs"]))
         parts.append(f"Ablation (every variant trained {'/'.join(map(str, epochs))} epoch(s), on the seeds shown; "
                      "`frozen` is not trained; gain: the full method minus the variant on the same seeds and queries, "
-                     "with its paired 95% bootstrap interval over queries; above 0: the component earns its place):\n")
+                     "with its paired 95% bootstrap interval over queries; reading, on the headline metric: \"full "
+                     "ahead\" (the component earns its place) when the interval lies above 0 and the gain exceeds the "
+                     "spread over seeds, a tie otherwise, \"(1 seed)\" while that spread is not known):\n")
         parts.append(ablation_markdown(table, protocol) + "\n")
     overlap = metrics.get("imagenet_overlap")
     if overlap:
@@ -229,14 +231,19 @@ def format_mean_sd(mean: float, sd: float | None) -> str:
 
 def ablation_markdown(table, protocol: list[str]) -> str:
     """The ablation table as the README shows it: per variant its seeds and epochs, then for each protocol metric
-    the mean ± sd over seeds and the paired gain of the full method with its 95% interval."""
+    the mean ± sd over seeds and the paired gain of the full method with its 95% interval; for the headline metric
+    (the protocol's first) also the gain's reading (:func:`zsb.stats.reading`: spread before claims)."""
     import pandas as pd
 
     from zsb.metrics import metric_header
+    from zsb.stats import ablation_reading
 
     def number(row, column: str) -> float:
         return float(row[column]) if column in row and pd.notna(row[column]) else math.nan
 
+    full = table[table["variant"] == "full"]
+    full_row = full.iloc[0].to_dict() if len(full) else {}
+    headline = next((m for m in protocol if m in table), None)
     rows = []
     for _, row in table.iterrows():
         shown = {"variant": row["variant"], "seeds": int(row["seeds"]) if "seeds" in row else 1,
@@ -247,6 +254,9 @@ def ablation_markdown(table, protocol: list[str]) -> str:
             gain = number(row, f"{metric} gain")
             shown[f"gain, {header}"] = "" if math.isnan(gain) else (
                 f"{gain:+.3f} [{number(row, f'{metric} gain low'):+.3f}, {number(row, f'{metric} gain high'):+.3f}]")
+            if metric == headline:
+                shown["reading"] = "" if math.isnan(gain) else ablation_reading(row.to_dict(), full_row, metric,
+                                                                                 str(row["variant"]))
         rows.append(shown)
     return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)  # keep 0.600 as written
 

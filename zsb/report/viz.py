@@ -560,8 +560,9 @@ def plot_ablation_gains(
 ) -> Figure:
     """What each component earns: for every variant, the paired gain of the full method over it (full minus
     variant, same seeds and queries) with its 95% bootstrap interval, as a dot with whiskers; the dashed line is 0.
-    A whisker wholly right of 0 means the component the variant removes earns its place; one that crosses 0 is a
-    tie.
+    Colours follow :func:`zsb.stats.reading` ("spread before claims"): green, the component the variant removes
+    earns its place (whiskers wholly right of 0 and a gain beyond the spread over seeds); red, the variant is ahead;
+    grey, a tie. A hollow dot is a reading of one seed on each side, whose spread over seeds is not known yet.
 
     Args:
         table: the ablation table, with ``variant`` and ``<metric> gain``, ``<metric> gain low`` and
@@ -570,6 +571,7 @@ def plot_ablation_gains(
         path: optional PNG file to save the figure to.
     """
     from zsb.metrics import metric_header
+    from zsb.stats import ablation_reading
 
     columns = [f"{metric} gain", f"{metric} gain low", f"{metric} gain high"]
     _require_columns(table, ["variant", *columns], "the ablation table",
@@ -578,17 +580,22 @@ def plot_ablation_gains(
     if rows.empty:
         raise DataError("the ablation table has no paired gains (it needs the full variant and one other).")
     gains, low, high = (rows[c].to_numpy(dtype=float) for c in columns)
+    full = table[table["variant"] == "full"]
+    full_row = full.iloc[0].to_dict() if len(full) else {}
+    readings = [ablation_reading(row.to_dict(), full_row, metric, str(row["variant"])) for _, row in rows.iterrows()]
     positions = np.arange(len(rows))[::-1]
     with _style():
         fig, ax = plt.subplots(figsize=(6.4, 1.0 + 0.5 * len(rows)))
-        colours = ["#2a7f3f" if lo > 0 else ("#c44e52" if hi < 0 else "0.35") for lo, hi in zip(low, high)]
-        for gain, lo, hi, y, colour in zip(gains, low, high, positions, colours):
+        for gain, lo, hi, y, read in zip(gains, low, high, positions, readings):
+            colour = "0.35" if read == "tie" else "#2a7f3f" if read.startswith("full ahead") else "#c44e52"
             ax.errorbar([gain], [y], xerr=[[gain - lo], [hi - gain]], fmt="o", color=colour, elinewidth=2,
-                        capsize=4, markersize=6, zorder=2)
+                        capsize=4, markersize=6, zorder=2,
+                        markerfacecolor="white" if read.endswith("(1 seed)") else colour)
         ax.axvline(0.0, color="0.2", linestyle="--", linewidth=1.2, zorder=1)
         ax.set_yticks(positions, rows["variant"].astype(str).tolist())
         ax.set_xlabel(f"gain of the full method over the variant, {metric_header(metric)}")
-        ax.set_title("Paired gain with 95% bootstrap interval (right of 0: the component helps)")
+        ax.set_title("Paired gain with 95% bootstrap interval (green: the component helps,\n"
+                     "beyond the interval and the spread over seeds; hollow: 1 seed)")
     return _finish(fig, path)
 
 

@@ -425,7 +425,8 @@ def ablation(run: Run) -> pd.DataFrame:
     protocol metrics the sample sd over seeds, the pooled 95% bootstrap interval over queries (``low``, ``high``),
     and for each variant but ``full`` the paired gain of the full method over it
     (``<metric> gain``: full minus variant on the same seeds and queries) with its 95% bootstrap interval over
-    queries (``gain low``, ``gain high``): a component earns its place when the interval lies above 0."""
+    queries (``gain low``, ``gain high``). A component earns its place when that interval lies above 0 and the gain
+    exceeds the spread over seeds (:func:`zsb.stats.reading`, which the report and the figure of gains apply)."""
     variant_runs: dict[str, dict[int, Run]] = {}
     rows: list[dict[str, Any]] = []
     for name, seeds in run.cfg.variant_seeds.items():
