@@ -273,23 +273,44 @@ def claim_reading(claim: Claim, split: str, variant: str, row, full) -> tuple[st
     return read, verdict(claim, read)
 
 
-def claims_summary(rows: dict[str, dict]) -> str:
+def class_gain(published: Path, split: str, variant: str, done: set[tuple[str, str, int]]):
+    """The paired gain of the full method over ``variant`` on the split's headline metric, on their common seeds,
+    with its 95% bootstrap interval resampling whole test classes (:func:`zsb.stats.paired_difference` with
+    ``clusters``): the queries of one class share a gallery and a difficulty, so this is the interval for a claim
+    about unseen classes in general, where the one over queries is for these classes' sketches."""
+    import pandas as pd
+
+    from zsb.run.stages import per_query_values
+    from zsb.stats import paired_difference
+
+    seeds = sorted(seed for sp, v, seed in done if (sp, v) == (split, variant) and (split, "full", seed) in done)
+    full = [run_folder(published / split, "full", seed) for seed in seeds]
+    values = per_query_values([*full, *(run_folder(published / split, variant, seed) for seed in seeds)],
+                              protocol(split)[0])
+    labels = pd.read_csv(full[0].per_query_path())["label"].to_numpy()
+    return paired_difference(values[: len(seeds)], values[len(seeds):], clusters=labels)
+
+
+def claims_summary(rows: dict[str, dict], published: Path, done: set[tuple[str, str, int]]) -> str:
     """The claims, then one line per comparison (claim, split, variant) read off the paired gains in ``rows``
-    (``split -> variant -> ablation.csv row``); a comparison not run yet is listed as such."""
+    (``split -> variant -> ablation.csv row``), with the gain's interval over classes beside it
+    (:func:`class_gain`); a comparison not run yet is listed as such."""
     from zsb.metrics import metric_header
 
-    header = ("| claim | split | full against | paired seeds | metric | gain of full [95%] | reading | "
-              "the claim here |")
-    lines = [*(f"{claim.number}. {claim.text}." for claim in CLAIMS), "", header, "|---|---|---|---|---|---|---|---|"]
+    header = ("| claim | split | full against | paired seeds | metric | gain of full [95%, queries] | reading | "
+              "the claim here | [95%, classes] |")
+    lines = [*(f"{claim.number}. {claim.text}." for claim in CLAIMS), "", header,
+             "|---|---|---|---|---|---|---|---|---|"]
     for claim, split, variant, row, read_said in comparisons(rows):
         if row is None:
-            lines.append(f"| {claim.number} | {split} | {variant} | | | | | not run yet |")
+            lines.append(f"| {claim.number} | {split} | {variant} | | | | | not run yet | |")
             continue
         read, said = read_said
         paired = min(int(row["seeds"]), int(rows[split]["full"]["seeds"]))
         head = protocol(split)[0]
+        classes = class_gain(published, split, variant, done)
         lines.append(f"| {claim.number} | {split} | {variant} | {paired} | {metric_header(head)} | "
-                     f"{gain_text(row, head)} | {read} | {said} |")
+                     f"{gain_text(row, head)} | {read} | {said} | [{signed(classes.low)}, {signed(classes.high)}] |")
     return "\n".join(lines)
 
 
@@ -316,7 +337,7 @@ def summaries(published: Path) -> tuple[str, str]:
     campaign = "\n\n".join([
         *sections,
         "### The paper's claims, read off the paired gains above",
-        claims_summary(rows),
+        claims_summary(rows, published, done),
         f"### Not run yet ({len(PLAN) - len(done)} of {len(PLAN)} planned runs)",
         "\n".join(["| split | still to train |", "|---|---|", *left]),
     ])

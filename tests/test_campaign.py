@@ -9,10 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from zsb.cli import build_parser
 from zsb.config import ABLATION_VARIANTS, parse_assignments, resolve
+from zsb.stats import paired_difference
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "campaign.py"
 spec = importlib.util.spec_from_file_location("campaign", SCRIPT)
@@ -89,10 +92,23 @@ def test_verdicts_follow_the_readings():
     assert {v for claim in campaign.CLAIMS for v in claim.variants} <= set(campaign.FIRST_SEED)
 
 
+LABELS = np.repeat(np.arange(4), 3)
+"""The test classes of the 12 queries of :func:`write_run`'s runs."""
+
+
+def per_query(variant: str, seed: int, value: float) -> np.ndarray:
+    """A run's per-query values with mean ``value``, each variant and seed spread over the queries its own way."""
+    return value + np.linspace(-0.05, 0.05, len(LABELS))[::1 if seed % 2 else -1] * (1 + len(variant) % 3)
+
+
 def write_run(root: Path, variant: str, seed: int, value: float, seconds: list[float]) -> None:
-    """A finished run's small files as 06_ablation leaves them: metrics, config (commit, machine) and training log."""
+    """A finished run's small files as 06_ablation leaves them: metrics, per-query values, config (commit, machine)
+    and training log."""
     folder = campaign.run_folder(root, variant, seed)
     folder.metrics_path().parent.mkdir(parents=True, exist_ok=True)
+    values = per_query(variant, seed, value)
+    pd.DataFrame({"query": range(len(LABELS)), "label": LABELS, "mAP@all": values, "mAP@200": values,
+                  "P@100": values / 2}).to_csv(folder.per_query_path(), index=False)
     folder.metrics_path().write_text(json.dumps({
         "metrics": {"mAP@all": value, "mAP@200": value, "P@100": value / 2}, "num_queries": 50, "num_gallery": 60, "chance_mAP": 0.1,
         "imagenet_overlap": {"classes_in_imagenet1k": 1, "classes": 2}}))
@@ -133,14 +149,22 @@ def test_the_summary_tabulates_the_committed_files_and_reads_the_claims_off_the_
                            "- (not trained) |")
     assert "| sempcyc25: 50 query" not in text and "### sempcyc25: 50 query sketches x 60 gallery photos" in text
     assert "Training: 9 epochs, 0.5 h" in text and "zsb code at `abcdef1`; Test CPU, 2 cores, bf16 units" in text
-    assert "| 2 | sempcyc25 | triplet | 1 | mAP@all (exact) | +0.0500 [+0.0200, +0.0800] | full ahead | holds |" in lines
+
+    def over_classes(variant: str, value: float) -> str:
+        """The class-resampled interval of the paired gain on seed 0, recomputed from the values written."""
+        gain = paired_difference(per_query("full", 0, 0.40), per_query(variant, 0, value), clusters=LABELS)
+        assert gain.estimate == pytest.approx(0.40 - value)
+        return f" [{gain.low:+.4f}, {gain.high:+.4f}] |"
+
+    assert ("| 2 | sempcyc25 | triplet | 1 | mAP@all (exact) | +0.0500 [+0.0200, +0.0800] | full ahead | holds |"
+            + over_classes("triplet", 0.35)) in lines
     assert ("| 3 | sempcyc25 | online_teacher | 1 | mAP@all (exact) | -0.0100 [-0.0300, +0.0100] | tie | "
-            "holds (a tie) |") in lines
-    assert "| 1 | sempcyc25 | no_knowledge | | | | | not run yet |" in lines
+            "holds (a tie) |" + over_classes("online_teacher", 0.41)) in lines
+    assert "| 1 | sempcyc25 | no_knowledge | | | | | not run yet | |" in lines
     # the interval lies above 0, but the gain (0.02) is within the spread over seeds (the full method's sd, 0.0283)
     assert ("| 1 | sempcyc25 | no_classification | 1 | mAP@all (exact) | +0.0200 [+0.0050, +0.0350] | tie | "
-            "not shown (a tie) |") in lines
-    assert "| 4 | eccv21 | no_knowledge | | | | | not run yet |" in lines
+            "not shown (a tie) |" + over_classes("no_classification", 0.40)) in lines
+    assert "| 4 | eccv21 | no_knowledge | | | | | not run yet | |" in lines
     assert "### eccv21" not in text  # nothing run there: no table
     left = next(line for line in lines if line.startswith("| sempcyc25 |") and "still" not in line)
     assert "full (seeds 2)" in left and "triplet" not in left and "online_teacher (seeds 1, 2)" in left
