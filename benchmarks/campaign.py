@@ -135,8 +135,8 @@ def step(results: Path, commit: bool, progress: bool) -> tuple[str, str, int] | 
 class Claim:
     """One of the paper's claims that the campaign tests, read off the paired gain of the full method over
     ``variants`` (full minus variant, the split's headline metric, 95% bootstrap over queries) on ``splits``. It holds
-    on a comparison when :func:`zsb.stats.reading` finds the full method ahead; with ``tie_holds`` (a claim of "at least as
-    accurate") also on a tie."""
+    on a comparison when :func:`zsb.stats.reading` finds the full method ahead; with ``tie_holds`` (a claim of "at
+    least as accurate") also on a tie."""
 
     number: int
     text: str

@@ -7,7 +7,16 @@ import numpy as np
 import pytest
 
 from zsb.errors import DataError
-from zsb.stats import ablation_reading, bootstrap_ci, mean_sd, paired_difference, reading, seed_spread, summarise_seeds
+from zsb.stats import (
+    ablation_reading,
+    ablation_readings,
+    bootstrap_ci,
+    mean_sd,
+    paired_difference,
+    reading,
+    seed_spread,
+    summarise_seeds,
+)
 
 
 def percentile(sorted_values, q):
@@ -162,3 +171,17 @@ def test_the_spread_over_seeds_is_the_larger_known_sd_of_the_two_arms():
     assert ablation_reading({**row, "mAP@all sd": nan}, full, "mAP@all", "triplet") == "full ahead"
     one_seed = {k: v for k, v in row.items() if k != "mAP@all sd"}  # a table of one seed has no sd column
     assert ablation_reading(one_seed, {}, "mAP@all", "triplet") == "full ahead (1 seed)"
+
+
+def test_every_row_of_an_ablation_table_is_read_against_the_full_methods_row():
+    import pandas as pd
+
+    nan = float("nan")
+    table = pd.DataFrame({"variant": ["triplet", "full", "frozen"], "mAP@all sd": [nan, 0.004, 0.0],
+                          "mAP@all gain": [0.01, nan, 0.30], "mAP@all gain low": [0.002, nan, 0.28],
+                          "mAP@all gain high": [0.018, nan, 0.32]})
+    assert ablation_readings(table, "mAP@all") == ["full ahead", "", "full ahead"]
+    table.loc[1, "mAP@all sd"] = 0.02  # the full method's spread now exceeds the triplet's gain
+    assert ablation_readings(table, "mAP@all") == ["tie", "", "full ahead"]
+    assert ablation_readings(table.drop(columns="mAP@all sd"), "mAP@all") == ["full ahead (1 seed)", "",
+                                                                              "full ahead (1 seed)"]

@@ -90,7 +90,9 @@ class RunFolder:
             recorded = json.loads(self.config_path.read_text())
         except (OSError, json.JSONDecodeError):
             return {}
-        return {key: value for key, value in recorded.items() if key != "parameters"} if isinstance(recorded, dict) else {}
+        if not isinstance(recorded, dict):
+            return {}
+        return {key: value for key, value in recorded.items() if key != "parameters"}
 
     def read_config(self) -> RunConfig:
         """The folder's resolved parameters, as written by :meth:`write_config` (a parameter an older zsb did not

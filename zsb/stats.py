@@ -168,3 +168,16 @@ def ablation_reading(row: Mapping, full: Mapping, metric: str, variant: str) -> 
     ``gain low``, ``gain high`` and ``sd``) against the full method's row, on ``metric``."""
     spread = seed_spread(row.get(f"{metric} sd"), full.get(f"{metric} sd"))
     return reading(row[f"{metric} gain"], row[f"{metric} gain low"], row[f"{metric} gain high"], spread, variant)
+
+
+def ablation_readings(table, metric: str) -> list[str]:
+    """:func:`ablation_reading` of every row of an ablation table (a DataFrame with a ``variant`` column) on
+    ``metric``, in row order; ``""`` for a row without a gain (the full method's own)."""
+    rows = [row.to_dict() for _, row in table.iterrows()]
+    full = next((row for row in rows if row["variant"] == "full"), {})
+
+    def has_gain(row: Mapping) -> bool:
+        gain = row.get(f"{metric} gain")
+        return gain is not None and not math.isnan(gain)
+
+    return [ablation_reading(row, full, metric, str(row["variant"])) if has_gain(row) else "" for row in rows]

@@ -236,16 +236,15 @@ def ablation_markdown(table, protocol: list[str]) -> str:
     import pandas as pd
 
     from zsb.metrics import metric_header
-    from zsb.stats import ablation_reading
+    from zsb.stats import ablation_readings
 
     def number(row, column: str) -> float:
         return float(row[column]) if column in row and pd.notna(row[column]) else math.nan
 
-    full = table[table["variant"] == "full"]
-    full_row = full.iloc[0].to_dict() if len(full) else {}
     headline = next((m for m in protocol if m in table), None)
+    readings = ablation_readings(table, headline) if f"{headline} gain" in table else [""] * len(table)
     rows = []
-    for _, row in table.iterrows():
+    for (_, row), read in zip(table.iterrows(), readings):
         shown = {"variant": row["variant"], "seeds": int(row["seeds"]) if "seeds" in row else 1,
                  "epochs": int(row["epochs"])}
         for metric in (m for m in protocol if m in table):
@@ -255,8 +254,7 @@ def ablation_markdown(table, protocol: list[str]) -> str:
             shown[f"gain, {header}"] = "" if math.isnan(gain) else (
                 f"{gain:+.3f} [{number(row, f'{metric} gain low'):+.3f}, {number(row, f'{metric} gain high'):+.3f}]")
             if metric == headline:
-                shown["reading"] = "" if math.isnan(gain) else ablation_reading(row.to_dict(), full_row, metric,
-                                                                                 str(row["variant"]))
+                shown["reading"] = read
         rows.append(shown)
     return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)  # keep 0.600 as written
 

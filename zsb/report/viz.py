@@ -571,7 +571,7 @@ def plot_ablation_gains(
         path: optional PNG file to save the figure to.
     """
     from zsb.metrics import metric_header
-    from zsb.stats import ablation_reading
+    from zsb.stats import ablation_readings
 
     columns = [f"{metric} gain", f"{metric} gain low", f"{metric} gain high"]
     _require_columns(table, ["variant", *columns], "the ablation table",
@@ -580,9 +580,7 @@ def plot_ablation_gains(
     if rows.empty:
         raise DataError("the ablation table has no paired gains (it needs the full variant and one other).")
     gains, low, high = (rows[c].to_numpy(dtype=float) for c in columns)
-    full = table[table["variant"] == "full"]
-    full_row = full.iloc[0].to_dict() if len(full) else {}
-    readings = [ablation_reading(row.to_dict(), full_row, metric, str(row["variant"])) for _, row in rows.iterrows()]
+    readings = pd.Series(ablation_readings(table, metric), index=table.index)[rows.index]
     positions = np.arange(len(rows))[::-1]
     with _style():
         fig, ax = plt.subplots(figsize=(6.4, 1.0 + 0.5 * len(rows)))
