@@ -310,7 +310,9 @@ def record(path: str | os.PathLike, settings: dict[str, Any]) -> None:
 
 def copy_small_files(run_dir: str | os.PathLike, destination: str | os.PathLike) -> list[Path]:
     """Copy :meth:`RunFolder.small_files` of ``run_dir`` into ``destination`` (same relative paths; each file
-    written atomically), e.g. into a repository to continue the runs on another machine; returns the copies."""
+    written atomically), e.g. into a repository to continue the runs on another machine; returns the copies. Nothing
+    in ``destination`` is deleted, not even a file the run no longer makes: the destination may hold seeds and
+    variants that this copy of the run folder lacks."""
     source, target = Path(run_dir), Path(destination)
     copies = []
     for path in RunFolder(source).small_files():
