@@ -56,7 +56,7 @@ MORE_SEEDS = ("full", "no_knowledge", "online_teacher")
 """The variants the claims compare most closely, also with seeds 1 and 2."""
 ORDER = ("eccv21", "sempcyc25", "sake25")
 """The order the splits are completed in (every variant with seed 0, then seeds 1 and 2): eccv21 first, whose
-readings rest on one seed of the full method until its seeds 1 and 2 run; sempcyc25, nearly complete, next."""
+readings rested on one seed of the full method until its seeds 1 and 2 ran; then sempcyc25; sake25 last."""
 PLAN: tuple[tuple[str, str, int], ...] = tuple(
     run for split in ORDER for run in (*((split, variant, 0) for variant in FIRST_SEED),
                                        *((split, variant, seed) for seed in (1, 2) for variant in MORE_SEEDS)))
