@@ -242,7 +242,7 @@ def ablation_markdown(table, protocol: list[str]) -> str:
         return float(row[column]) if column in row and pd.notna(row[column]) else math.nan
 
     headline = next((m for m in protocol if m in table), None)
-    readings = ablation_readings(table, headline) if f"{headline} gain" in table else [""] * len(table)
+    readings = ablation_readings(table, headline)  # "" for every row of a table without gains
     rows = []
     for (_, row), read in zip(table.iterrows(), readings):
         shown = {"variant": row["variant"], "seeds": int(row["seeds"]) if "seeds" in row else 1,
