@@ -333,20 +333,24 @@ def summaries(published: Path) -> tuple[str, str]:
         if (published / split / "tables" / "ablation.csv").is_file():
             text, rows[split] = split_summary(published, split, done)
             sections.append(text)
-    left = [f"| {split} | {still_to_train(split, done) or '-'} |" for split in SPLITS]
+    runs_left = len(set(PLAN) - done)
+    left = [f"### Not run yet ({runs_left} of {len(PLAN)} planned runs)",
+            "\n".join(["| split | still to train |", "|---|---|",
+                       *(f"| {split} | {still_to_train(split, done) or '-'} |" for split in SPLITS)])]
     campaign = "\n\n".join([
         *sections,
         "### The paper's claims, read off the paired gains above",
         claims_summary(rows, published, done),
-        f"### Not run yet ({len(PLAN) - len(done)} of {len(PLAN)} planned runs)",
-        "\n".join(["| split | still to train |", "|---|---|", *left]),
+        *(left if runs_left else [f"### Every planned run is done ({len(PLAN)} of {len(PLAN)})"]),
     ])
 
     cells = {}
     for claim, split, variant, row, read_said in comparisons(rows):
         said = "not run yet" if row is None else f"{read_said[1]}, {gain_text(row, protocol(split)[0])}"
         cells.setdefault((claim.number, split), []).append(f"{variant}: {said}")
-    intro = (f"Over seeds (issue 12's campaign, {len(done)} of {len(PLAN)} planned runs so far; tables, intervals "
+    so_far = f"{len(PLAN) - runs_left} of {len(PLAN)} planned runs so far" if runs_left else \
+        f"complete, all {len(PLAN)} planned runs"
+    intro = (f"Over seeds (issue 12's campaign, {so_far}; tables, intervals "
              f"and training times: `{README}`). Each run trains 3 epochs; each split's headline metric (its protocol) on "
              "its test classes, mean ± sd over seeds and the 95% interval resampling queries:")
     reading_rule = ("The paper's claims, each read off the paired gain of the full method over a variant (full minus "

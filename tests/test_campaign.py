@@ -180,6 +180,20 @@ def test_the_summary_tabulates_the_committed_files_and_reads_the_claims_off_the_
     assert claim4.endswith("| - | no_knowledge: not run yet | - |")
 
 
+def test_a_complete_campaign_says_so_and_lists_nothing_left_to_train(tmp_path):
+    for split, variant, seed in campaign.PLAN[:-1]:
+        write_run(tmp_path / split, variant, seed, 0.4, [100.0])
+    text, project = campaign.summaries(tmp_path)
+    assert f"### Not run yet (1 of {len(campaign.PLAN)} planned runs)" in text
+    assert f"{len(campaign.PLAN) - 1} of {len(campaign.PLAN)} planned runs so far" in project
+    split, variant, seed = campaign.PLAN[-1]
+    write_run(tmp_path / split, variant, seed, 0.4, [100.0])
+    text, project = campaign.summaries(tmp_path)
+    assert text.endswith(f"### Every planned run is done ({len(campaign.PLAN)} of {len(campaign.PLAN)})")
+    assert "Not run yet" not in text and "still to train" not in text
+    assert f"campaign, complete, all {len(campaign.PLAN)} planned runs;" in project
+
+
 def test_the_summary_is_written_between_the_markers_and_nowhere_else(tmp_path):
     readme = tmp_path / "README.md"
     start, end = campaign.MARKERS
