@@ -261,6 +261,8 @@ ABLATION_VARIANTS: dict[str, dict[str, Any]] = {
     "online_teacher": {"teacher": "online"},
 }
 """Each ablation variant is the full method with these parameters changed ("frozen" is not trained at all)."""
+UNTRAINED_VARIANTS = frozenset(name for name, changes in ABLATION_VARIANTS.items() if changes.get("epochs") == 0)
+"""The ablation variants that are not trained (the frozen ImageNet features): baselines, not a component removed."""
 
 PRESETS: dict[str, dict[str, Any]] = {
     "synthetic": {

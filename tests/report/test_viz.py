@@ -358,6 +358,28 @@ def test_ablation_gains_are_coloured_by_their_reading_spread_before_claims(tmp_p
     assert all(to_rgba(m.get_markerfacecolor()) == to_rgba("white") for m in markers)
 
 
+def test_ablation_gains_put_the_untrained_baseline_on_a_panel_of_its_own(tmp_path):
+    """The frozen features' gain (about 0.3) would squeeze the components' intervals (about 0.01 wide) into a sliver:
+    it gets its own panel and scale below them."""
+    nan = float("nan")
+    table = pd.DataFrame({
+        "variant": ["full", "no_knowledge", "frozen", "triplet"],
+        "mAP@all gain": [nan, 0.014, 0.336, 0.001],
+        "mAP@all gain low": [nan, 0.007, 0.312, -0.006],
+        "mAP@all gain high": [nan, 0.020, 0.360, 0.008],
+    })
+    fig = viz.plot_ablation_gains(table, "mAP@all", path=tmp_path / "gains.png")
+    assert_png(tmp_path / "gains.png")
+    components, baseline = fig.axes
+    assert [t.get_text() for t in components.get_yticklabels()] == ["no_knowledge", "triplet"]
+    assert [t.get_text() for t in baseline.get_yticklabels()] == ["frozen"]
+    assert components.get_xlim()[1] < 0.1 and baseline.get_xlim()[1] >= 0.36
+    assert components.get_xlim()[0] <= -0.006 and baseline.get_xlim()[0] <= 0.0  # 0 in sight on both
+    plt.close("all")
+    without = viz.plot_ablation_gains(table[table["variant"] != "frozen"], "mAP@all")
+    assert len(without.axes) == 1
+
+
 def test_class_knowledge_shows_top_imagenet_classes(tmp_path):
     rng = np.random.default_rng(0)
     knowledge = torch.softmax(torch.tensor(rng.normal(size=(6, 1000)) * 3), dim=1)

@@ -563,6 +563,9 @@ def plot_ablation_gains(
     Colours follow :func:`zsb.stats.reading` ("spread before claims"): green, the component the variant removes
     earns its place (whiskers wholly right of 0 and a gain beyond the spread over seeds); red, the variant is ahead;
     grey, a tie. A hollow dot is a reading of one seed on each side, whose spread over seeds is not known yet.
+    The untrained baselines (:data:`zsb.config.UNTRAINED_VARIANTS`: the frozen ImageNet features) get a panel of
+    their own below, on their own scale: their gain, ten times the components', would squeeze the components'
+    intervals into a sliver of the axis.
 
     Args:
         table: the ablation table, with ``variant`` and ``<metric> gain``, ``<metric> gain low`` and
@@ -570,6 +573,7 @@ def plot_ablation_gains(
         metric: the metric (default mAP@all); its header names the AP variant.
         path: optional PNG file to save the figure to.
     """
+    from zsb.config import UNTRAINED_VARIANTS
     from zsb.metrics import metric_header
     from zsb.stats import ablation_readings
 
@@ -579,21 +583,29 @@ def plot_ablation_gains(
     rows = table.dropna(subset=columns)
     if rows.empty:
         raise DataError("the ablation table has no paired gains (it needs the full variant and one other).")
-    gains, low, high = (rows[c].to_numpy(dtype=float) for c in columns)
-    readings = pd.Series(ablation_readings(table, metric), index=table.index)[rows.index]
-    positions = np.arange(len(rows))[::-1]
+    readings = pd.Series(ablation_readings(table, metric), index=table.index)
+    untrained = rows["variant"].astype(str).isin(UNTRAINED_VARIANTS)
+    panels = [group for group in (rows[~untrained], rows[untrained]) if not group.empty]
     with _style():
-        fig, ax = plt.subplots(figsize=(6.4, 1.0 + 0.5 * len(rows)))
-        for gain, lo, hi, y, read in zip(gains, low, high, positions, readings):
-            colour = "0.35" if read == "tie" else "#2a7f3f" if read.startswith("full ahead") else "#c44e52"
-            ax.errorbar([gain], [y], xerr=[[gain - lo], [hi - gain]], fmt="o", color=colour, elinewidth=2,
-                        capsize=4, markersize=6, zorder=2,
-                        markerfacecolor="white" if read.endswith("(1 seed)") else colour)
-        ax.axvline(0.0, color="0.2", linestyle="--", linewidth=1.2, zorder=1)
-        ax.set_yticks(positions, rows["variant"].astype(str).tolist())
-        ax.set_xlabel(f"gain of the full method over the variant, {metric_header(metric)}")
-        ax.set_title("Paired gain with 95% bootstrap interval (green: the component helps,\n"
-                     "beyond the interval and the spread over seeds; hollow: 1 seed)")
+        fig, axes = plt.subplots(len(panels), 1, squeeze=False, figsize=(6.4, 1.6 + 0.5 * len(rows)),
+                                 height_ratios=[max(len(group), 1.5) for group in panels])
+        for ax, group in zip(axes[:, 0], panels):
+            gains, low, high = (group[c].to_numpy(dtype=float) for c in columns)
+            positions = np.arange(len(group))[::-1]
+            for gain, lo, hi, y, read in zip(gains, low, high, positions, readings[group.index]):
+                colour = "0.35" if read == "tie" else "#2a7f3f" if read.startswith("full ahead") else "#c44e52"
+                ax.errorbar([gain], [y], xerr=[[gain - lo], [hi - gain]], fmt="o", color=colour, elinewidth=2,
+                            capsize=4, markersize=6, zorder=2,
+                            markerfacecolor="white" if read.endswith("(1 seed)") else colour)
+            ax.axvline(0.0, color="0.2", linestyle="--", linewidth=1.2, zorder=1)
+            ax.set_yticks(positions, group["variant"].astype(str).tolist())
+            ax.set_ylim(-0.6, len(group) - 0.4)
+        axes[-1, 0].set_xlabel(f"gain of the full method over the variant, {metric_header(metric)}")
+        if len(panels) > 1:
+            axes[-1, 0].set_title("not trained (its own scale)", fontsize="small")
+        axes[0, 0].set_title("Paired gain with 95% bootstrap interval (green: the component helps,\n"
+                             "beyond the interval and the spread over seeds; hollow: 1 seed)")
+        fig.tight_layout()
     return _finish(fig, path)
 
 
