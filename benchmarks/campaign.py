@@ -21,7 +21,8 @@ is in the committed folder. Run it from a checkout with ``shared/`` beside it (t
 ``summary`` tabulates every split from its committed files (mean ± sd over seeds, the seeds' values, the interval,
 the paired gain of the full method over each variant and the training time) and reads each of the paper's claims
 (:data:`CLAIMS`) off the paired gains; ``--write`` puts that into the campaign README, and a short version into the
-project's README, between their markers (:data:`MARKERS`), so that no figure is copied by hand.
+project's README, between their markers (:data:`MARKERS`), so that no figure is copied by hand, and draws the gains
+of every split side by side (:data:`FIGURE`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = Path("results/sketchy_mini/campaign/runs")
 """Where each split's small files are committed, relative to the repository."""
 README = PUBLISHED.parent / "README.md"
+FIGURE = PUBLISHED.parent / "gains.png"
+"""The gains of every split side by side (:func:`zsb.report.viz.plot_gains_by_split`), drawn by ``summary --write``."""
 MARKERS = ("<!-- campaign:summary:start -->", "<!-- campaign:summary:end -->")
 """What ``summary --write`` replaces in :data:`README` and in the project's README: the text between these lines."""
 DATA_ROOT = "../shared/data/sketchy-mini"
@@ -340,6 +343,8 @@ def summaries(published: Path) -> tuple[str, str]:
     campaign = "\n\n".join([
         *sections,
         "### The paper's claims, read off the paired gains above",
+        (f"![The gain of the full method over each trained variant, per split, with its 95% interval over queries "
+         f"and coloured by its reading]({FIGURE.name})"),
         claims_summary(rows, published, done),
         *(left if runs_left else [f"### Every planned run is done ({len(PLAN)} of {len(PLAN)})"]),
     ])
@@ -381,6 +386,17 @@ def full_method_text(row, head: str) -> str:
     return f"{row[head]:.4f}{spread}, [{row[f'{head} low']:.3f}, {row[f'{head} high']:.3f}]"
 
 
+def draw_gains(published: Path, path: Path):
+    """The figure of gains of every split with an ablation table, each on its headline metric, saved at ``path``."""
+    import pandas as pd
+
+    from zsb.report.viz import plot_gains_by_split
+
+    tables = {split: (pd.read_csv(published / split / "tables" / "ablation.csv"), protocol(split)[0])
+              for split in SPLITS if (published / split / "tables" / "ablation.csv").is_file()}
+    return plot_gains_by_split(tables, path=path)
+
+
 def write_between_markers(readme: Path, markers: tuple[str, str], text: str) -> None:
     """Replace the text between the lines ``markers`` in ``readme`` with ``text`` (atomically)."""
     from zsb.io import atomic_write_text
@@ -411,6 +427,7 @@ def main() -> int:
         if args.write:
             write_between_markers(REPO / README, MARKERS, campaign)
             write_between_markers(REPO / "README.md", MARKERS, project)
+            draw_gains(REPO / PUBLISHED, REPO / FIGURE)
         else:
             print(campaign, project, sep="\n\n")
         return 0

@@ -179,6 +179,10 @@ def test_the_summary_tabulates_the_committed_files_and_reads_the_claims_off_the_
     claim4 = next(line for line in project.splitlines() if line.startswith("| 4. "))
     assert claim4.endswith("| - | no_knowledge: not run yet | - |")
 
+    figure = campaign.draw_gains(tmp_path, tmp_path / "gains.png")  # the only split with an ablation table
+    assert [ax.get_title() for ax in figure.axes] == ["sempcyc25"] and (tmp_path / "gains.png").stat().st_size
+    assert f"]({campaign.FIGURE.name})" in text
+
 
 def test_a_complete_campaign_says_so_and_lists_nothing_left_to_train(tmp_path):
     for split, variant, seed in campaign.PLAN[:-1]:

@@ -380,6 +380,36 @@ def test_ablation_gains_put_the_untrained_baseline_on_a_panel_of_its_own(tmp_pat
     assert len(without.axes) == 1
 
 
+def test_gains_by_split_read_each_component_across_the_splits_on_one_row(tmp_path):
+    nan = float("nan")
+
+    def table(variants, gains, sds=None):
+        return pd.DataFrame({"variant": ["full", *variants], "mAP@200 sd": sds or [0.001] * (len(variants) + 1),
+                             "mAP@200 gain": [nan, *gains], "mAP@200 gain low": [nan, *(g - 0.01 for g in gains)],
+                             "mAP@200 gain high": [nan, *(g + 0.01 for g in gains)]})
+
+    first = table(["no_knowledge", "frozen", "triplet"], [0.02, 0.3, 0.0])
+    second = table(["triplet", "no_knowledge"], [-0.03, 0.05]).rename(columns=lambda c: c.replace("@200", "@all"))
+    fig = viz.plot_gains_by_split({"a": (first, "mAP@200"), "b": (second, "mAP@all")}, path=tmp_path / "gains.png")
+    assert_png(tmp_path / "gains.png")
+    left, right = fig.axes
+    assert [t.get_text() for t in left.get_yticklabels()] == ["no_knowledge", "triplet"]  # frozen left out
+    assert left.get_ylim() == right.get_ylim()
+
+    def dots(ax):
+        """variant row (0 at the top) -> (gain, colour) of each dot drawn on ``ax``."""
+        return {round(1 - c.lines[0].get_ydata()[0]): (c.lines[0].get_xdata()[0], to_rgba(c.lines[0].get_color()))
+                for c in ax.containers}
+
+    green, grey, red = (to_rgba(c) for c in ("#2a7f3f", "0.35", "#c44e52"))
+    assert dots(left) == {0: (pytest.approx(0.02), green), 1: (pytest.approx(0.0), grey)}
+    assert dots(right) == {0: (pytest.approx(0.05), green), 1: (pytest.approx(-0.03), red)}  # same rows, other order
+    assert (left.get_title(), right.get_title()) == ("a", "b")
+    assert "mAP@200" in left.get_xlabel() and "mAP@all" in right.get_xlabel()
+    with pytest.raises(DataError, match="no ablation tables"):
+        viz.plot_gains_by_split({})
+
+
 def test_class_knowledge_shows_top_imagenet_classes(tmp_path):
     rng = np.random.default_rng(0)
     knowledge = torch.softmax(torch.tensor(rng.normal(size=(6, 1000)) * 3), dim=1)

@@ -553,6 +553,40 @@ def plot_ablation(
     return _finish(fig, path)
 
 
+def _paired_gains(table: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.Series, list[str]]:
+    """The rows of ``table`` with a paired gain on ``metric``, the reading of each (:func:`zsb.stats.ablation_readings`)
+    and the gain's three columns (estimate, low, high)."""
+    from zsb.stats import ablation_readings
+
+    columns = [f"{metric} gain", f"{metric} gain low", f"{metric} gain high"]
+    _require_columns(table, ["variant", *columns], "the ablation table",
+                     "Run the ablation with the full variant, so each variant has a paired gain.")
+    rows = table.dropna(subset=columns)
+    if rows.empty:
+        raise DataError("the ablation table has no paired gains (it needs the full variant and one other).")
+    return rows, pd.Series(ablation_readings(table, metric), index=table.index)[rows.index], columns
+
+
+def _draw_gains(ax, rows: pd.DataFrame, readings: pd.Series, columns: Sequence[str],
+                positions: Sequence[float] | None = None) -> None:
+    """One dot with whiskers per row, coloured by its reading, at ``positions`` on the y axis (default: top to
+    bottom, labelled with the variants); the dashed line is 0."""
+    labelled = positions is None
+    positions = np.arange(len(rows))[::-1] if labelled else positions
+    for (_, row), y, read in zip(rows.iterrows(), positions, readings):
+        gain, low, high = (float(row[c]) for c in columns)
+        colour = "0.35" if read == "tie" else "#2a7f3f" if read.startswith("full ahead") else "#c44e52"
+        ax.errorbar([gain], [y], xerr=[[gain - low], [high - gain]], fmt="o", color=colour, elinewidth=2,
+                    capsize=4, markersize=6, zorder=2, markerfacecolor="white" if read.endswith("(1 seed)") else colour)
+    ax.axvline(0.0, color="0.2", linestyle="--", linewidth=1.2, zorder=1)
+    if labelled:
+        ax.set_yticks(positions, rows["variant"].astype(str).tolist())
+        ax.set_ylim(-0.6, len(rows) - 0.4)
+
+
+_GAINS_KEY = "(green: the component helps,\nbeyond the interval and the spread over seeds; hollow: 1 seed)"
+
+
 def plot_ablation_gains(
     table: pd.DataFrame,
     metric: str = "mAP@all",
@@ -575,36 +609,55 @@ def plot_ablation_gains(
     """
     from zsb.config import UNTRAINED_VARIANTS
     from zsb.metrics import metric_header
-    from zsb.stats import ablation_readings
 
-    columns = [f"{metric} gain", f"{metric} gain low", f"{metric} gain high"]
-    _require_columns(table, ["variant", *columns], "the ablation table",
-                     "Run the ablation with the full variant, so each variant has a paired gain.")
-    rows = table.dropna(subset=columns)
-    if rows.empty:
-        raise DataError("the ablation table has no paired gains (it needs the full variant and one other).")
-    readings = pd.Series(ablation_readings(table, metric), index=table.index)
+    rows, readings, columns = _paired_gains(table, metric)
     untrained = rows["variant"].astype(str).isin(UNTRAINED_VARIANTS)
     panels = [group for group in (rows[~untrained], rows[untrained]) if not group.empty]
     with _style():
         fig, axes = plt.subplots(len(panels), 1, squeeze=False, figsize=(6.4, 1.6 + 0.5 * len(rows)),
                                  height_ratios=[max(len(group), 1.5) for group in panels])
         for ax, group in zip(axes[:, 0], panels):
-            gains, low, high = (group[c].to_numpy(dtype=float) for c in columns)
-            positions = np.arange(len(group))[::-1]
-            for gain, lo, hi, y, read in zip(gains, low, high, positions, readings[group.index]):
-                colour = "0.35" if read == "tie" else "#2a7f3f" if read.startswith("full ahead") else "#c44e52"
-                ax.errorbar([gain], [y], xerr=[[gain - lo], [hi - gain]], fmt="o", color=colour, elinewidth=2,
-                            capsize=4, markersize=6, zorder=2,
-                            markerfacecolor="white" if read.endswith("(1 seed)") else colour)
-            ax.axvline(0.0, color="0.2", linestyle="--", linewidth=1.2, zorder=1)
-            ax.set_yticks(positions, group["variant"].astype(str).tolist())
-            ax.set_ylim(-0.6, len(group) - 0.4)
+            _draw_gains(ax, group, readings[group.index], columns)
         axes[-1, 0].set_xlabel(f"gain of the full method over the variant, {metric_header(metric)}")
         if len(panels) > 1:
             axes[-1, 0].set_title("not trained (its own scale)", fontsize="small")
-        axes[0, 0].set_title("Paired gain with 95% bootstrap interval (green: the component helps,\n"
-                             "beyond the interval and the spread over seeds; hollow: 1 seed)")
+        axes[0, 0].set_title(f"Paired gain with 95% bootstrap interval {_GAINS_KEY}")
+        fig.tight_layout()
+    return _finish(fig, path)
+
+
+def plot_gains_by_split(
+    tables: Mapping[str, tuple[pd.DataFrame, str]],
+    path: str | os.PathLike | None = None,
+) -> Figure:
+    """The figure of gains (:func:`plot_ablation_gains`) of several splits side by side, one panel per split, each
+    on its own headline metric: the trained variants only (the frozen baseline's gain is ten times theirs), in the
+    same rows on every panel, so a component reads across the splits.
+
+    Args:
+        tables: split name -> (its ablation table, its headline metric), in panel order.
+        path: optional PNG file to save the figure to.
+    """
+    from zsb.config import UNTRAINED_VARIANTS
+    from zsb.metrics import metric_header
+
+    if not tables:
+        raise DataError("no ablation tables to draw: give at least one split's table.")
+    gains = {split: _paired_gains(table, metric) for split, (table, metric) in tables.items()}
+    order = list(dict.fromkeys(v for rows, _, _ in gains.values() for v in rows["variant"].astype(str)
+                               if v not in UNTRAINED_VARIANTS))
+    with _style():
+        fig, axes = plt.subplots(1, len(gains), squeeze=False, sharey=True,
+                                 figsize=(1.6 + 3.4 * len(gains), 1.8 + 0.5 * len(order)))
+        for ax, (split, (rows, readings, columns)) in zip(axes[0], gains.items()):
+            shown = rows[~rows["variant"].astype(str).isin(UNTRAINED_VARIANTS)]
+            _draw_gains(ax, shown, readings[shown.index], columns,
+                        positions=[len(order) - 1 - order.index(v) for v in shown["variant"].astype(str)])
+            ax.set_title(split)
+            ax.set_xlabel(f"gain, {metric_header(tables[split][1])}")
+        axes[0, 0].set_yticks(np.arange(len(order))[::-1], order)  # shared by every panel
+        axes[0, 0].set_ylim(-0.6, len(order) - 0.4)
+        fig.suptitle(f"Gain of the full method over each variant, paired, with 95% bootstrap interval {_GAINS_KEY}")
         fig.tight_layout()
     return _finish(fig, path)
 
