@@ -198,16 +198,24 @@ def code_versions(commits: set[str]) -> list[str]:
     return sorted({code_version(commit) for commit in commits}, key=age)
 
 
-def split_summary(published: Path, split: str, done: set[tuple[str, str, int]]) -> tuple[str, dict]:
-    """The markdown section of one split (header, table, training time) and its ablation rows by variant."""
+def ablation_tables(published: Path) -> dict:
+    """Each split's committed ablation table (``tables/ablation.csv``, a DataFrame), for the splits that have one, in
+    :data:`SPLITS` order."""
     import pandas as pd
 
+    paths = {split: published / split / "tables" / "ablation.csv" for split in SPLITS}
+    return {split: pd.read_csv(path) for split, path in paths.items() if path.is_file()}
+
+
+def split_summary(published: Path, split: str, table, done: set[tuple[str, str, int]]) -> tuple[str, dict]:
+    """The markdown section of one split (header, table, training time) and its ablation rows by variant, from its
+    ablation ``table`` (:func:`ablation_tables`)."""
     from zsb.io import machine_summary
     from zsb.metrics import metric_header
     from zsb.stats import ablation_reading
     from zsb.trainlog import read_log
 
-    table = pd.read_csv(published / split / "tables" / "ablation.csv").set_index("variant")
+    table = table.set_index("variant")
     record = json.loads(run_folder(published / split, "full", 0).metrics_path().read_text())
     overlap = record["imagenet_overlap"]
     head, second = protocol(split)[0], protocol(split)[-1]
@@ -332,10 +340,9 @@ def summaries(published: Path) -> tuple[str, str]:
 
     done = done_runs(published)
     sections, rows = [], {}
-    for split in SPLITS:
-        if (published / split / "tables" / "ablation.csv").is_file():
-            text, rows[split] = split_summary(published, split, done)
-            sections.append(text)
+    for split, table in ablation_tables(published).items():
+        text, rows[split] = split_summary(published, split, table, done)
+        sections.append(text)
     runs_left = len(set(PLAN) - done)
     left = [f"### Not run yet ({runs_left} of {len(PLAN)} planned runs)",
             "\n".join(["| split | still to train |", "|---|---|",
@@ -388,12 +395,9 @@ def full_method_text(row, head: str) -> str:
 
 def draw_gains(published: Path, path: Path):
     """The figure of gains of every split with an ablation table, each on its headline metric, saved at ``path``."""
-    import pandas as pd
-
     from zsb.report.viz import plot_gains_by_split
 
-    tables = {split: (pd.read_csv(published / split / "tables" / "ablation.csv"), protocol(split)[0])
-              for split in SPLITS if (published / split / "tables" / "ablation.csv").is_file()}
+    tables = {split: (table, protocol(split)[0]) for split, table in ablation_tables(published).items()}
     return plot_gains_by_split(tables, path=path)
 
 

@@ -643,16 +643,18 @@ def plot_gains_by_split(
 
     if not tables:
         raise DataError("no ablation tables to draw: give at least one split's table.")
-    gains = {split: _paired_gains(table, metric) for split, (table, metric) in tables.items()}
-    order = list(dict.fromkeys(v for rows, _, _ in gains.values() for v in rows["variant"].astype(str)
-                               if v not in UNTRAINED_VARIANTS))
+    gains = {}
+    for split, (table, metric) in tables.items():
+        rows, readings, columns = _paired_gains(table, metric)
+        trained = rows[~rows["variant"].astype(str).isin(UNTRAINED_VARIANTS)]
+        gains[split] = trained, readings[trained.index], columns
+    order = list(dict.fromkeys(v for rows, _, _ in gains.values() for v in rows["variant"].astype(str)))
     with _style():
         fig, axes = plt.subplots(1, len(gains), squeeze=False, sharey=True,
                                  figsize=(1.6 + 3.4 * len(gains), 1.8 + 0.5 * len(order)))
         for ax, (split, (rows, readings, columns)) in zip(axes[0], gains.items()):
-            shown = rows[~rows["variant"].astype(str).isin(UNTRAINED_VARIANTS)]
-            _draw_gains(ax, shown, readings[shown.index], columns,
-                        positions=[len(order) - 1 - order.index(v) for v in shown["variant"].astype(str)])
+            _draw_gains(ax, rows, readings, columns,
+                        positions=[len(order) - 1 - order.index(v) for v in rows["variant"].astype(str)])
             ax.set_title(split)
             ax.set_xlabel(f"gain, {metric_header(tables[split][1])}")
         axes[0, 0].set_yticks(np.arange(len(order))[::-1], order)  # shared by every panel
