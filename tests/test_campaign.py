@@ -172,7 +172,7 @@ def test_the_summary_tabulates_the_committed_files_and_reads_the_claims_off_the_
 
     assert f"campaign, 6 of {len(campaign.PLAN)} planned runs" in project
     assert "- `sempcyc25`, mAP@all (exact): the full method 0.4200 ± 0.0283 over 2 seeds, [0.380, 0.460]." in project
-    assert "- `eccv21`, mAP@200 (exact): the full method not run yet." in project
+    assert "- `eccv21`, mAP@200 (VOC): the full method not run yet." in project
     claim2 = next(line for line in project.splitlines() if line.startswith("| 2. "))
     assert claim2.endswith("| triplet: holds, +0.0500 [+0.0200, +0.0800] | triplet: not run yet | "
                            "triplet: not run yet |")
@@ -245,7 +245,7 @@ def test_each_split_is_read_on_its_own_protocols_headline_metric():
 
     for split in campaign.SPLITS:
         assert campaign.protocol(split) == tuple(get_benchmark("sketchy_mini").protocol(split))
-    assert campaign.protocol("sempcyc25")[0] == "mAP@all" and campaign.protocol("eccv21")[0] == "mAP@200"
+    assert campaign.protocol("sempcyc25")[0] == "mAP@all" and campaign.protocol("eccv21")[0] == "mAP@200 (voc)"
     row = {"mAP@200 gain": 0.02, "mAP@200 gain low": 0.01, "mAP@200 gain high": 0.03, "mAP@200 sd": float("nan"),
            "mAP@all gain": -0.005, "mAP@all gain low": -0.02, "mAP@all gain high": 0.01}
     one_seed, three_seeds = {"mAP@200 sd": float("nan")}, {"mAP@200 sd": 0.01, "mAP@all sd": 0.01}
@@ -263,4 +263,4 @@ def test_a_split_with_the_full_method_alone_is_tabulated(tmp_path):
         "variant,seeds,mAP@200,mAP@200 sd,mAP@200 low,mAP@200 high,P@200\nfull,1,0.30,,0.25,0.35,0.2\n")
     text, project = campaign.summaries(tmp_path)
     assert "| full | 0 | 0.3000 | 0.3000 | [0.250, 0.350] |  |  | 0.2000 |  | 100 |" in text.splitlines()
-    assert "- `eccv21`, mAP@200 (exact): the full method 0.3000 (1 seed), [0.250, 0.350]." in project
+    assert "- `eccv21`, mAP@200 (VOC): the full method 0.3000 (1 seed), [0.250, 0.350]." in project
