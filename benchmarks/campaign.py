@@ -51,20 +51,30 @@ MARKERS = ("<!-- campaign:summary:start -->", "<!-- campaign:summary:end -->")
 DATA_ROOT = "../shared/data/sketchy-mini"
 SPLITS = ("sempcyc25", "eccv21", "sake25")
 """SEM-PCYC's split (the default), ECCV'21's (test classes almost absent from ImageNet-1k: claim 4), SAKE's."""
-BUDGET = {"epochs": 3, "binary_bits": 0, "eval_both_flips": False, "seeds": "0,1,2"}
-"""The same for every run: the sketchy_mini preset's ablation budget, real-valued retrieval, no test-time flip."""
+BUDGET = {"epochs": 3, "binary_bits": 0, "eval_both_flips": False, "seeds": "0,1,2,3,4"}
+"""The same for every run: the sketchy_mini preset's ablation budget, real-valued retrieval, no test-time flip;
+``seeds`` lists every seed of the design (a variant runs the first N of them, ``variant:N``)."""
 FIRST_SEED = ("full", "no_knowledge", "online_teacher", "frozen", "triplet", "no_classification", "no_quadruplet")
 """Every variant with seed 0 (``frozen`` is not trained: its features are the same for every seed)."""
 MORE_SEEDS = ("full", "no_knowledge", "online_teacher")
-"""The variants the claims compare most closely, also with seeds 1 and 2."""
+"""The variants the claims compare most closely, which the first design also ran with seeds 1 and 2."""
+TRAINED = tuple(variant for variant in FIRST_SEED if variant != "frozen")
+"""The trained variants: the balanced design (``analysis_plan.md``) runs each on every seed of :data:`BUDGET`."""
 ORDER = ("eccv21", "sempcyc25", "sake25")
-"""The order the splits are completed in (every variant with seed 0, then seeds 1 and 2): eccv21 first, whose
-readings rested on one seed of the full method until its seeds 1 and 2 ran; then sempcyc25; sake25 last."""
-PLAN: tuple[tuple[str, str, int], ...] = tuple(
+"""The order of the splits within each block of runs."""
+FIRST_DESIGN: tuple[tuple[str, str, int], ...] = tuple(
     run for split in ORDER for run in (*((split, variant, 0) for variant in FIRST_SEED),
                                        *((split, variant, seed) for seed in (1, 2) for variant in MORE_SEEDS)))
-"""(split, variant, seed) in the order they are added: one split at a time, so that each split's readings get their
-spread over seeds (:func:`zsb.stats.reading`) before the next split starts."""
+"""The first 39 runs, one split at a time: every variant with seed 0, then seeds 1 and 2 of :data:`MORE_SEEDS`."""
+BALANCED = tuple(
+    (split, variant, seed)
+    for seeds, variants in (((1, 2), tuple(v for v in TRAINED if v not in MORE_SEEDS)), ((3,), TRAINED), ((4,), TRAINED))
+    for seed in seeds for split in ORDER for variant in variants)
+"""The runs that complete the balanced design of ``analysis_plan.md``: seeds 1 and 2 of the variants the first
+design ran once (so that every trained variant has three seeds), then seed 3 of every trained variant on each split,
+then seed 4."""
+PLAN: tuple[tuple[str, str, int], ...] = FIRST_DESIGN + BALANCED
+"""(split, variant, seed) in the order they are added."""
 
 
 def run_folder(root: Path, variant: str, seed: int) -> RunFolder:

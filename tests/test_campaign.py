@@ -28,17 +28,24 @@ def test_plan_covers_every_claim_with_each_variants_seeds_in_order():
     plan = campaign.PLAN
     assert len(plan) == len(set(plan))
     assert set(campaign.FIRST_SEED) == set(ABLATION_VARIANTS)  # every ablation variant, once per split at least
+    every_seed = [int(seed) for seed in campaign.BUDGET["seeds"].split(",")]
     for split in campaign.SPLITS:
         for variant in campaign.FIRST_SEED:
             seeds = [s for sp, v, s in plan if (sp, v) == (split, variant)]
             assert seeds == sorted(seeds) == list(range(len(seeds)))  # variant:N means seeds 0 .. N-1
-            assert len(seeds) == (3 if variant in campaign.MORE_SEEDS else 1)
+            assert seeds == ([0] if variant == "frozen" else every_seed)  # the balanced design
     assert sorted(campaign.ORDER) == sorted(campaign.SPLITS)
-    per_split = len(plan) // len(campaign.ORDER)
+    first = campaign.FIRST_DESIGN
+    assert plan[:len(first)] == first and len(first) == 39
+    per_split = len(first) // len(campaign.ORDER)
     for block, split in enumerate(campaign.ORDER):  # one split at a time, every variant with seed 0 first
-        runs = plan[block * per_split:(block + 1) * per_split]
+        runs = first[block * per_split:(block + 1) * per_split]
         assert {sp for sp, _, _ in runs} == {split}
         assert [v for _, v, s in runs if s == 0] == list(campaign.FIRST_SEED) == [v for _, v, _ in runs[:7]]
+    seeds_so_far = {}
+    for split, variant, seed in campaign.BALANCED:  # a seed is added to every variant before the next seed
+        seeds_so_far[(split, variant)] = seed
+        assert all(s >= seed - 1 for (sp, v), s in seeds_so_far.items() if seed >= 3)
 
 
 def touch_metrics(root: Path, variant: str, seed: int) -> None:
@@ -76,7 +83,7 @@ def test_each_steps_command_is_accepted_by_zsb_and_asks_for_the_budget(tmp_path)
     assert args.data_root == campaign.DATA_ROOT and args.run_id == "eccv21"
     cfg = resolve({"benchmark": args.benchmark, **parse_assignments(args.assignments)})
     assert (cfg.split, cfg.epochs, cfg.binary_bits, cfg.eval_both_flips, cfg.seeds) == \
-        ("eccv21", 3, 0, False, "0,1,2")
+        ("eccv21", 3, 0, False, "0,1,2,3,4")
     assert cfg.variant_seeds == {"full": (0,), "no_knowledge": (0,)}
 
 
@@ -107,10 +114,10 @@ def write_run(root: Path, variant: str, seed: int, value: float, seconds: list[f
     folder = campaign.run_folder(root, variant, seed)
     folder.metrics_path().parent.mkdir(parents=True, exist_ok=True)
     values = per_query(variant, seed, value)
-    pd.DataFrame({"query": range(len(LABELS)), "label": LABELS, "mAP@all": values, "mAP@200": values,
+    pd.DataFrame({"query": range(len(LABELS)), "label": LABELS, "mAP@all": values, "mAP@200 (voc)": values,
                   "P@100": values / 2}).to_csv(folder.per_query_path(), index=False)
     folder.metrics_path().write_text(json.dumps({
-        "metrics": {"mAP@all": value, "mAP@200": value, "P@100": value / 2}, "num_queries": 50, "num_gallery": 60, "chance_mAP": 0.1,
+        "metrics": {"mAP@all": value, "mAP@200 (voc)": value, "P@100": value / 2}, "num_queries": 50, "num_gallery": 60, "chance_mAP": 0.1,
         "imagenet_overlap": {"classes_in_imagenet1k": 1, "classes": 2}}))
     folder.config_path.write_text(json.dumps({"git_commit": "abcdef1234", "machine": {
         "cpu": "Test CPU", "logical_cores": 2, "cpu_flags": ["avx512_bf16"]}}))
@@ -167,7 +174,8 @@ def test_the_summary_tabulates_the_committed_files_and_reads_the_claims_off_the_
     assert "| 4 | eccv21 | no_knowledge | | | | | not run yet | |" in lines
     assert "### eccv21" not in text  # nothing run there: no table
     left = next(line for line in lines if line.startswith("| sempcyc25 |") and "still" not in line)
-    assert "full (seeds 2)" in left and "triplet" not in left and "online_teacher (seeds 1, 2)" in left
+    assert "full (seeds 2, 3, 4)" in left and "triplet (seeds 1, 2, 3, 4)" in left
+    assert "online_teacher (seeds 1, 2, 3, 4)" in left
     assert f"### Not run yet ({len(campaign.PLAN) - 6} of {len(campaign.PLAN)} planned runs)" in text
 
     assert f"campaign, 6 of {len(campaign.PLAN)} planned runs" in project
@@ -246,9 +254,9 @@ def test_each_split_is_read_on_its_own_protocols_headline_metric():
     for split in campaign.SPLITS:
         assert campaign.protocol(split) == tuple(get_benchmark("sketchy_mini").protocol(split))
     assert campaign.protocol("sempcyc25")[0] == "mAP@all" and campaign.protocol("eccv21")[0] == "mAP@200 (voc)"
-    row = {"mAP@200 gain": 0.02, "mAP@200 gain low": 0.01, "mAP@200 gain high": 0.03, "mAP@200 sd": float("nan"),
+    row = {"mAP@200 (voc) gain": 0.02, "mAP@200 (voc) gain low": 0.01, "mAP@200 (voc) gain high": 0.03, "mAP@200 (voc) sd": float("nan"),
            "mAP@all gain": -0.005, "mAP@all gain low": -0.02, "mAP@all gain high": 0.01}
-    one_seed, three_seeds = {"mAP@200 sd": float("nan")}, {"mAP@200 sd": 0.01, "mAP@all sd": 0.01}
+    one_seed, three_seeds = {"mAP@200 (voc) sd": float("nan")}, {"mAP@200 (voc) sd": 0.01, "mAP@all sd": 0.01}
     assert campaign.claim_reading(campaign.CLAIMS[3], "eccv21", "no_knowledge", row, three_seeds) == \
         ("full ahead", "holds")
     assert campaign.claim_reading(campaign.CLAIMS[3], "eccv21", "no_knowledge", row, one_seed) == \
@@ -260,7 +268,7 @@ def test_a_split_with_the_full_method_alone_is_tabulated(tmp_path):
     write_run(root, "full", 0, 0.30, [100.0])
     (root / "tables").mkdir()
     (root / "tables" / "ablation.csv").write_text(  # 06_ablation writes no gain columns without a variant
-        "variant,seeds,mAP@200,mAP@200 sd,mAP@200 low,mAP@200 high,P@200\nfull,1,0.30,,0.25,0.35,0.2\n")
+        "variant,seeds,mAP@200 (voc),mAP@200 (voc) sd,mAP@200 (voc) low,mAP@200 (voc) high,P@200\nfull,1,0.30,,0.25,0.35,0.2\n")
     text, project = campaign.summaries(tmp_path)
     assert "| full | 0 | 0.3000 | 0.3000 | [0.250, 0.350] |  |  | 0.2000 |  | 100 |" in text.splitlines()
     assert "- `eccv21`, mAP@200 (VOC): the full method 0.3000 (1 seed), [0.250, 0.350]." in project
