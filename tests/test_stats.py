@@ -185,3 +185,193 @@ def test_every_row_of_an_ablation_table_is_read_against_the_full_methods_row():
     assert ablation_readings(table, "mAP@all") == ["tie", "", "full ahead"]
     assert ablation_readings(table.drop(columns="mAP@all sd"), "mAP@all") == ["full ahead (1 seed)", "",
                                                                               "full ahead (1 seed)"]
+
+
+# --- hierarchical bootstrap, Holm, detectable gain ---------------------------------------------------------------
+
+from zsb.stats import (  # noqa: E402
+    bootstrap_p,
+    detectable_gain,
+    hierarchical_bootstrap,
+    hierarchical_draws,
+    hierarchical_statistics,
+    holm,
+    pooled_bootstrap,
+    variance_of_grand_mean,
+)
+
+
+def unequal_classes():
+    """Three classes of 4, 2 and 3 queries, not in order."""
+    classes = np.array([2, 0, 0, 1, 0, 2, 1, 0, 2])
+    members = [np.flatnonzero(classes == k) for k in range(3)]
+    return classes, members
+
+
+def test_hierarchical_draws_take_whole_classes_and_queries_within_them():
+    classes, members = unequal_classes()
+    seeds, queries = hierarchical_draws(np.random.default_rng(1), 4, members, 500)
+    assert seeds.shape == (500, 4) and seeds.min() == 0 and seeds.max() == 3
+    for row in queries:
+        drawn = row[row >= 0]
+        # the row is made of blocks, one per drawn class, each as long as that class, from that class only
+        blocks = [row[k * 4:(k + 1) * 4] for k in range(3)]
+        for block in blocks:
+            block = block[block >= 0]
+            assert len(set(classes[block])) == 1 and len(block) == len(members[classes[block[0]]])
+        assert len(drawn) == sum(len(members[classes[b[b >= 0][0]]]) for b in blocks)
+    counts = np.bincount(queries[queries >= 0], minlength=len(classes))
+    # every query is drawn about as often as any other (each class: 1/3 a slot, each query: 1/size of its class)
+    expected = 500 * 3 * (1 / 3)
+    assert np.allclose(counts, expected, rtol=0.2)
+
+
+def test_hierarchical_statistics_match_a_plain_loop():
+    classes, members = unequal_classes()
+    rng = np.random.default_rng(2)
+    gains = rng.normal(size=(3, len(classes)))
+    seeds, queries = hierarchical_draws(rng, 3, members, 300)
+    fast = hierarchical_statistics(gains, seeds, queries)
+    for b in range(300):
+        total, count = 0.0, 0
+        for s in seeds[b]:
+            for q in queries[b]:
+                if q >= 0:
+                    total += gains[s, q]
+                    count += 1
+        assert fast[b] == pytest.approx(total / count, abs=1e-12)
+
+
+def plain_hierarchical_se(gains, classes, resamples, seed):
+    """The bootstrap's standard error by a plain-Python loop with Python's own generator."""
+    import random
+
+    rng = random.Random(seed)
+    by_class = {}
+    for q, c in enumerate(classes):
+        by_class.setdefault(c, []).append(q)
+    labels = list(by_class)
+    stats_ = []
+    for _ in range(resamples):
+        drawn_seeds = [rng.randrange(len(gains)) for _ in gains]
+        drawn_queries = []
+        for _ in labels:
+            members = by_class[rng.choice(labels)]
+            drawn_queries += [rng.choice(members) for _ in members]
+        stats_.append(statistics.mean(gains[s][q] for s in drawn_seeds for q in drawn_queries))
+    return statistics.stdev(stats_)
+
+
+def test_the_hierarchical_standard_error_matches_a_plain_python_bootstrap():
+    rng = np.random.default_rng(3)
+    classes = np.repeat(np.arange(8), 5)
+    class_effect = rng.normal(0, 0.05, 8)[classes]
+    gains = 0.02 + class_effect + rng.normal(0, 0.03, (3, 1)) + rng.normal(0, 0.02, (3, 40))
+    fast = hierarchical_bootstrap(gains, classes, resamples=4000, seed=0)
+    slow = plain_hierarchical_se(gains.tolist(), classes.tolist(), 1500, seed=0)
+    assert fast.estimate == pytest.approx(gains.mean())
+    assert fast.se == pytest.approx(slow, rel=0.12)
+    assert fast.low < fast.estimate < fast.high and (fast.seeds, fast.classes) == (3, 8)
+
+
+def test_the_hierarchical_interval_is_wider_than_the_query_interval_when_seeds_and_classes_vary():
+    rng = np.random.default_rng(4)
+    classes = np.repeat(np.arange(10), 10)
+    gains = rng.normal(0, 0.05, 10)[classes] + rng.normal(0, 0.03, (4, 1)) + rng.normal(0, 0.01, (4, 100))
+    hierarchical = hierarchical_bootstrap(gains, classes, resamples=2000)
+    queries = paired_difference(gains, np.zeros_like(gains))
+    assert hierarchical.high - hierarchical.low > 2 * (queries.high - queries.low)
+
+
+def test_bootstrap_p_values_count_the_replicates_as_a_loop_does():
+    replicates = np.random.default_rng(5).normal(0.01, 0.01, 999)
+    below = sum(1 for g in replicates if g <= 0)
+    above = sum(1 for g in replicates if g >= 0)
+    assert bootstrap_p(replicates) == pytest.approx(min(1, 2 * (min(below, above) + 1) / 1000))
+    assert bootstrap_p(replicates, margin=0.01) == pytest.approx((sum(1 for g in replicates if g <= -0.01) + 1) / 1000)
+    assert bootstrap_p(np.zeros(99)) == 1.0  # every replicate on both sides
+
+
+def test_the_p_value_rejects_a_real_gain_and_not_a_null_one():
+    rng = np.random.default_rng(6)
+    classes = np.repeat(np.arange(20), 10)
+    noise = rng.normal(0, 0.01, (5, 200))
+    assert hierarchical_bootstrap(0.02 + noise, classes, resamples=2000).p < 0.01
+    assert hierarchical_bootstrap(noise - noise.mean(), classes, resamples=2000).p > 0.5
+    assert hierarchical_bootstrap(-0.005 + noise, classes, resamples=2000, margin=0.01).p < 0.01  # non-inferior
+    assert hierarchical_bootstrap(-0.02 + noise, classes, resamples=2000, margin=0.01).p > 0.5
+
+
+def test_a_pooled_bootstrap_of_one_stratum_is_its_hierarchical_bootstrap_and_of_several_their_mean():
+    rng = np.random.default_rng(7)
+    classes = np.repeat(np.arange(5), 4)
+    a, b = rng.normal(0.01, 0.02, (2, 20)), rng.normal(0.03, 0.02, (2, 20))
+    assert pooled_bootstrap([(a, classes)], resamples=500, seed=3) == hierarchical_bootstrap(a, classes, resamples=500,
+                                                                                             seed=3)
+    pooled = pooled_bootstrap([(a, classes), (b, classes)], resamples=500)
+    assert pooled.estimate == pytest.approx((a.mean() + b.mean()) / 2) and pooled.classes == 10
+
+
+def plain_holm(pvalues):
+    """Holm's step-down procedure by hand: the adjusted p-value of each hypothesis, in the order given."""
+    m = len(pvalues)
+    ranked = sorted(range(m), key=lambda i: pvalues[i])
+    adjusted, running = [0.0] * m, 0.0
+    for step, i in enumerate(ranked):
+        running = max(running, min(1.0, (m - step) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def test_holm_matches_the_worked_example_and_a_plain_loop():
+    # The worked example of the Holm-Bonferroni method (four hypotheses, family-wise 0.05): H1 and H4 are rejected.
+    adjusted = holm([0.01, 0.04, 0.03, 0.005])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert [p < 0.05 for p in adjusted] == [True, False, False, True]
+    rng = np.random.default_rng(8)
+    for _ in range(50):
+        p = rng.uniform(0, 0.2, rng.integers(1, 16)).tolist()
+        assert holm(p) == pytest.approx(plain_holm(p))
+    with pytest.raises(DataError):
+        holm([0.5, 1.5])
+
+
+def plain_anova_variance(table):
+    s, c = len(table), len(table[0])
+    grand = sum(map(sum, table)) / (s * c)
+    rows = [sum(r) / c for r in table]
+    cols = [sum(table[i][j] for i in range(s)) / s for j in range(c)]
+    ms_rows = c * sum((r - grand) ** 2 for r in rows) / (s - 1)
+    ms_cols = s * sum((k - grand) ** 2 for k in cols) / (c - 1)
+    ms_res = sum((table[i][j] - rows[i] - cols[j] + grand) ** 2 for i in range(s) for j in range(c)) / ((s - 1) * (c - 1))
+    return (max(ms_rows - ms_res, 0) + max(ms_cols - ms_res, 0) + ms_res) / (s * c)
+
+
+def test_the_variance_of_the_grand_mean_matches_a_plain_anova_and_the_truth():
+    rng = np.random.default_rng(9)
+    table = rng.normal(size=(5, 25))
+    assert variance_of_grand_mean(table) == pytest.approx(plain_anova_variance(table.tolist()))
+    assert math.isnan(variance_of_grand_mean(table[:1]))
+    # crossed random effects: seed sd 0.02, class sd 0.04, residual sd 0.01; var of the grand mean is known
+    s, c = 5, 25
+    truth = 0.02 ** 2 / s + 0.04 ** 2 / c + 0.01 ** 2 / (s * c)
+    estimates, means = [], []
+    for _ in range(3000):
+        sim = rng.normal(0, 0.02, (s, 1)) + rng.normal(0, 0.04, (1, c)) + rng.normal(0, 0.01, (s, c))
+        estimates.append(variance_of_grand_mean(sim))
+        means.append(sim.mean())
+    assert statistics.mean(estimates) == pytest.approx(truth, rel=0.08)
+    assert statistics.variance(means) == pytest.approx(truth, rel=0.08)
+
+
+def test_the_detectable_gain_is_detected_with_the_stated_power():
+    from statistics import NormalDist
+
+    table = np.random.default_rng(10).normal(size=(5, 25)) * 0.02
+    se = math.sqrt(variance_of_grand_mean(table))
+    gain = detectable_gain(table, alpha=0.05 / 15)
+    assert gain == pytest.approx((NormalDist().inv_cdf(1 - 0.05 / 30) + NormalDist().inv_cdf(0.8)) * se)
+    # a normal estimate centred on that gain with that SE exceeds the two-sided critical value 80% of the time
+    critical = NormalDist().inv_cdf(1 - 0.05 / 30) * se
+    assert 1 - NormalDist(gain, se).cdf(critical) == pytest.approx(0.8)
+    assert math.isnan(detectable_gain(table[:1], alpha=0.05))

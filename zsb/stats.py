@@ -181,3 +181,178 @@ def ablation_readings(table, metric: str) -> list[str]:
         return gain is not None and not math.isnan(gain)
 
     return [ablation_reading(row, full, metric, str(row["variant"])) if has_gain(row) else "" for row in rows]
+
+
+# --- inference for claims: hierarchical bootstrap, Holm's adjustment, detectable gain ---------------------------
+
+CLAIM_RESAMPLES = 10_000
+
+
+@dataclass(frozen=True)
+class HierarchicalGain:
+    """A paired gain with its hierarchical bootstrap (:func:`hierarchical_bootstrap`): the estimate, the percentile
+    interval, the p-value and the bootstrap's standard error."""
+
+    estimate: float
+    low: float
+    high: float
+    p: float
+    se: float
+    seeds: int
+    classes: int
+    level: float
+    resamples: int
+    seed: int
+    alternative: str  # "two-sided", or "greater than -margin" for a non-inferiority test
+    margin: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def hierarchical_draws(rng: np.random.Generator, seeds: int, members: Sequence[np.ndarray],
+                       resamples: int) -> tuple[np.ndarray, np.ndarray]:
+    """The indices of ``resamples`` hierarchical resamples: (resamples, seeds) drawn seeds, and (resamples, L) drawn
+    queries, -1 where a row is shorter than L. Each row draws as many classes as there are (``members``: the query
+    indices of each class) with replacement and, within each drawn class, as many of its queries as it has, with
+    replacement."""
+    sizes = np.array([len(m) for m in members])
+    if seeds < 1 or len(sizes) == 0 or (sizes == 0).any():
+        raise DataError("a hierarchical bootstrap needs at least one seed and classes with at least one query each")
+    padded = np.full((len(members), sizes.max()), -1)
+    for k, m in enumerate(members):
+        padded[k, :len(m)] = m
+    seed_draws = rng.integers(0, seeds, size=(resamples, seeds))
+    class_draws = rng.integers(0, len(members), size=(resamples, len(members)))
+    drawn_sizes = sizes[class_draws]  # (B, C)
+    within = (rng.random((resamples, len(members), sizes.max())) * drawn_sizes[..., None]).astype(int)
+    queries = padded[class_draws[..., None], within]  # (B, C, max size)
+    queries[np.arange(sizes.max()) >= drawn_sizes[..., None]] = -1
+    return seed_draws, queries.reshape(resamples, -1)
+
+
+def hierarchical_statistics(gains: np.ndarray, seed_draws: np.ndarray, query_draws: np.ndarray) -> np.ndarray:
+    """The statistic of each resample: the mean of ``gains`` (seeds, queries) over its drawn seeds and its drawn
+    queries (every drawn seed read on every drawn query; -1 marks no query)."""
+    statistics_ = np.empty(len(seed_draws))
+    for start in range(0, len(seed_draws), 256):
+        stop = min(len(seed_draws), start + 256)
+        seed_means = gains[seed_draws[start:stop]].mean(axis=1)  # (b, Q): each query over the drawn seeds
+        drawn = query_draws[start:stop]
+        valid = drawn >= 0
+        picked = np.take_along_axis(seed_means, np.where(valid, drawn, 0), axis=1)
+        statistics_[start:stop] = (picked * valid).sum(axis=1) / valid.sum(axis=1)
+    return statistics_
+
+
+def _class_members(classes: np.ndarray) -> list[np.ndarray]:
+    _, inverse = np.unique(classes, return_inverse=True)
+    return [np.flatnonzero(inverse == k) for k in range(inverse.max() + 1)]
+
+
+def _checked_gains(gains, classes) -> tuple[np.ndarray, np.ndarray]:
+    gains = np.asarray(gains, dtype=float)
+    gains = gains[None] if gains.ndim == 1 else gains
+    classes = np.asarray(classes)
+    if gains.ndim != 2 or gains.shape[1] != classes.shape[0] or not np.isfinite(gains).all():
+        raise DataError(f"paired gains must be finite, shaped (seeds, queries) with one class per query; got "
+                        f"{np.shape(gains)} gains and {classes.shape} classes")
+    return gains, classes
+
+
+def hierarchical_replicates(gains, classes, rng: np.random.Generator, resamples: int = CLAIM_RESAMPLES) -> np.ndarray:
+    """The bootstrap statistics of the mean paired gain ``gains`` (seeds, queries; seed s of both arms paired),
+    resampling seeds, whole classes (``classes``: each query's) and queries within a drawn class."""
+    gains, classes = _checked_gains(gains, classes)
+    seed_draws, query_draws = hierarchical_draws(rng, gains.shape[0], _class_members(classes), resamples)
+    return hierarchical_statistics(gains, seed_draws, query_draws)
+
+
+def bootstrap_p(replicates: np.ndarray, margin: float | None = None) -> float:
+    """The p-value read off bootstrap statistics: two-sided against 0, ``min(1, 2 min(#{g <= 0} + 1, #{g >= 0} + 1)
+    / (B + 1))``; with ``margin``, one-sided for non-inferiority, ``(#{g <= -margin} + 1) / (B + 1)``."""
+    b = len(replicates)
+    if margin is not None:
+        return float((np.count_nonzero(replicates <= -margin) + 1) / (b + 1))
+    tail = min(np.count_nonzero(replicates <= 0), np.count_nonzero(replicates >= 0)) + 1
+    return float(min(1.0, 2 * tail / (b + 1)))
+
+
+def gain_from_replicates(estimate: float, replicates: np.ndarray, *, seeds: int, classes: int, seed: int,
+                         level: float = DEFAULT_LEVEL, margin: float | None = None) -> HierarchicalGain:
+    """A :class:`HierarchicalGain` from its point estimate and bootstrap statistics."""
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(replicates, [tail, 100 - tail])
+    return HierarchicalGain(float(estimate), float(low), float(high), bootstrap_p(replicates, margin),
+                            float(np.std(replicates, ddof=1)), seeds, classes, level, len(replicates), seed,
+                            "two-sided" if margin is None else "greater than -margin", margin or 0.0)
+
+
+def hierarchical_bootstrap(gains, classes, *, resamples: int = CLAIM_RESAMPLES, level: float = DEFAULT_LEVEL,
+                           seed: int = DEFAULT_BOOTSTRAP_SEED, margin: float | None = None) -> HierarchicalGain:
+    """The hierarchical bootstrap of a paired gain: ``gains`` (seeds, queries) is full minus variant, seed s against
+    seed s, on the same queries; ``classes`` the class of each query. Each resample draws seeds, whole classes and
+    queries within each drawn class, all with replacement, seeds and classes crossed. The estimate is the mean gain
+    (every query weighs the same); the interval is the percentile interval; the p-value is two-sided against 0, or
+    with ``margin`` one-sided for non-inferiority (H0: gain <= -margin)."""
+    gains, classes = _checked_gains(gains, classes)
+    replicates = hierarchical_replicates(gains, classes, np.random.default_rng(seed), resamples)
+    return gain_from_replicates(gains.mean(), replicates, seeds=gains.shape[0], classes=len(np.unique(classes)),
+                                seed=seed, level=level, margin=margin)
+
+
+def pooled_bootstrap(strata: Sequence[tuple[np.ndarray, np.ndarray]], *, resamples: int = CLAIM_RESAMPLES,
+                     level: float = DEFAULT_LEVEL, seed: int = DEFAULT_BOOTSTRAP_SEED,
+                     margin: float | None = None) -> HierarchicalGain:
+    """The pooled gain over ``strata`` (one (gains, classes) pair per split, as :func:`hierarchical_bootstrap`): the
+    mean of the strata's mean gains, each stratum weighing the same; each resample draws within every stratum
+    independently (stratified) and averages the strata's statistics."""
+    rng = np.random.default_rng(seed)
+    checked = [_checked_gains(gains, classes) for gains, classes in strata]
+    replicates = np.mean([hierarchical_replicates(g, c, rng, resamples) for g, c in checked], axis=0)
+    estimate = float(np.mean([g.mean() for g, _ in checked]))
+    return gain_from_replicates(estimate, replicates, seeds=min(g.shape[0] for g, _ in checked),
+                                classes=sum(len(np.unique(c)) for _, c in checked), seed=seed, level=level,
+                                margin=margin)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the order given: with the m p-values sorted, p(1) <= ... <= p(m), the
+    adjusted p(i) = max over j <= i of min(1, (m - j + 1) p(j)). A hypothesis is rejected at family-wise level a
+    when its adjusted p-value is below a (Holm 1979)."""
+    p = np.asarray(pvalues, dtype=float)
+    if p.ndim != 1 or ((p < 0) | (p > 1)).any():
+        raise DataError(f"holm() needs p-values in [0, 1], got {list(pvalues)}")
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    stepped = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * p[order]))
+    adjusted = np.empty(m)
+    adjusted[order] = stepped
+    return adjusted.tolist()
+
+
+def variance_of_grand_mean(table) -> float:
+    """The variance of the mean of a seeds x classes table of mean gains, from the two-way analysis of variance
+    without replication (crossed random effects; method-of-moments components, a negative one set to 0):
+    [max(MS_seed - MS_res, 0) + max(MS_class - MS_res, 0) + MS_res] / (S C). NaN with one seed or one class."""
+    table = np.asarray(table, dtype=float)
+    s, c = table.shape
+    if s < 2 or c < 2:
+        return math.nan
+    grand = table.mean()
+    seed_effects, class_effects = table.mean(axis=1) - grand, table.mean(axis=0) - grand
+    ms_seed = c * (seed_effects ** 2).sum() / (s - 1)
+    ms_class = s * (class_effects ** 2).sum() / (c - 1)
+    residual = table - grand - seed_effects[:, None] - class_effects[None, :]
+    ms_res = (residual ** 2).sum() / ((s - 1) * (c - 1))
+    return float((max(ms_seed - ms_res, 0.0) + max(ms_class - ms_res, 0.0) + ms_res) / (s * c))
+
+
+def detectable_gain(table, *, alpha: float, power: float = 0.8) -> float:
+    """The smallest gain a two-sided test at level ``alpha`` detects with probability ``power``, given the seed and
+    class variances of ``table`` (seeds x classes of mean gains): (z(1 - alpha/2) + z(power)) x SE with SE^2 from
+    :func:`variance_of_grand_mean`. NaN with one seed (the seed variance is unknown)."""
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf
+    return (z(1 - alpha / 2) + z(power)) * math.sqrt(variance_of_grand_mean(table))
