@@ -1,4 +1,4 @@
-"""Issue 12's seeds-and-claims campaign on sketchy_mini, one run at a time, resumable on any machine.
+"""The seeds-and-claims campaign on sketchy_mini, one run at a time, resumable on any machine.
 
 The campaign trains every method of :data:`PLAN` on the three Sketchy splits and tabulates them with intervals and
 paired gains (the 06_ablation stage). Each step adds ONE run (a variant and a seed) to a split's run folder:
@@ -19,10 +19,10 @@ is in the committed folder. Run it from a checkout with ``shared/`` beside it (t
     python benchmarks/campaign.py summary --write
 
 ``summary`` tabulates every split from its committed files (mean ± sd over seeds, the seeds' values, the interval,
-the paired gain of the full method over each variant and the training time) and reads each of the paper's claims
-(:data:`CLAIMS`) off the paired gains; ``--write`` puts that into the campaign README, and a short version into the
-project's README, between their markers (:data:`MARKERS`), so that no figure is copied by hand, and draws the gains
-of every split side by side (:data:`FIGURE`).
+the paired gain of the full method over each variant and the training time) and judges each of the paper's claims as
+the analysis plan says (:mod:`zsb.report.claims`); ``--write`` puts that into the campaign README, and a short
+version into the project's README, between their markers (:data:`MARKERS`), so that no figure is copied by hand,
+and draws the claims' figure (:data:`FIGURE`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import math
 import statistics
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,12 +77,10 @@ PLAN: tuple[tuple[str, str, int], ...] = FIRST_DESIGN + BALANCED
 
 
 def run_folder(root: Path, variant: str, seed: int) -> RunFolder:
-    """Where the run folder ``root`` that 06_ablation fills keeps (variant, seed) (:class:`zsb.artifacts.RunFolder`'s
-    layout): the first seed (0) in ``root`` itself, the full method in its seed's folder."""
-    from zsb.artifacts import RunFolder
+    """Where the split's run folder ``root`` keeps (variant, seed) (:func:`zsb.report.claims.run_folder`)."""
+    from zsb.report.claims import run_folder as folder
 
-    folder = RunFolder(root) if seed == 0 else RunFolder(root).seed(seed)
-    return folder if variant == "full" else folder.variant(variant)
+    return folder(root, variant, seed)
 
 
 def done_runs(published: Path) -> set[tuple[str, str, int]]:
@@ -139,35 +136,9 @@ def step(results: Path, commit: bool, progress: bool) -> tuple[str, str, int] | 
     copy_small_files(local, repo_copy)
     if commit:
         subprocess.run(["git", "add", "--", str(PUBLISHED / split)], cwd=REPO, check=True)
-        subprocess.run(["git", "commit", "-q", "-m", f"Campaign (issue 12): {split} {variant} seed {seed}", "--",
+        subprocess.run(["git", "commit", "-q", "-m", f"Campaign: {split} {variant} seed {seed}", "--",
                         str(PUBLISHED / split)], cwd=REPO, check=True)
     return todo
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One of the paper's claims that the campaign tests, read off the paired gain of the full method over
-    ``variants`` (full minus variant, the split's headline metric, 95% bootstrap over queries) on ``splits``. It holds
-    on a comparison when :func:`zsb.stats.reading` finds the full method ahead; with ``tie_holds`` (a claim of "at
-    least as accurate") also on a tie."""
-
-    number: int
-    text: str
-    variants: tuple[str, ...]
-    splits: tuple[str, ...] = SPLITS
-    tie_holds: bool = False
-
-
-CLAIMS = (
-    Claim(1, "Each of the three losses helps: removing it hurts",
-          ("no_knowledge", "no_classification", "no_quadruplet")),
-    Claim(2, "The domain-balanced quadruplet loss beats the cross-domain triplet loss", ("triplet",)),
-    Claim(3, "Precomputed class knowledge is at least as accurate as an online teacher", ("online_teacher",),
-          tie_holds=True),
-    Claim(4, "The knowledge loss helps on eccv21, whose test classes are (almost) absent from ImageNet-1k",
-          ("no_knowledge",), ("eccv21",)),
-)
-"""The four claims of issue 12. Claim 3's cost side is measured by ``benchmarks/bench_train_step.py``, not here."""
 
 
 def protocol(split: str) -> tuple[str, ...]:
@@ -222,7 +193,6 @@ def split_summary(published: Path, split: str, table, done: set[tuple[str, str, 
     ablation ``table`` (:func:`ablation_tables`)."""
     from zsb.io import machine_summary
     from zsb.metrics import metric_header
-    from zsb.stats import ablation_reading
     from zsb.trainlog import read_log
 
     table = table.set_index("variant")
@@ -233,9 +203,9 @@ def split_summary(published: Path, split: str, table, done: set[tuple[str, str, 
              f"chance {record['chance_mAP']:.3f}; {overlap['classes_in_imagenet1k']} of {overlap['classes']} test "
              "classes in ImageNet-1k")
     header = (f"| variant | seeds | {metric_header(head)}, mean ± sd | per seed | 95% interval, queries | "
-              f"gain of full over it, {metric_header(head)} [95%] | reading | {second}, mean | "
-              f"gain of full, {second} [95%] | train s/epoch (median) |")
-    lines = [title, "", header, "|---|---|---|---|---|---|---|---|---|---|"]
+              f"gain of full over it, {metric_header(head)} [95%, queries] | {second}, mean | "
+              f"gain of full, {second} [95%, queries] | train s/epoch (median) |")
+    lines = [title, "", header, "|---|---|---|---|---|---|---|---|---|"]
     epoch_seconds, commits, machines = [], set(), set()
     for variant in table.index:
         row = table.loc[variant]
@@ -248,91 +218,14 @@ def split_summary(published: Path, split: str, table, done: set[tuple[str, str, 
             commits.add(environment.get("git_commit") or "unknown")
             machines.add(machine_summary(environment.get("machine")))
         spread = f" ± {row[f'{head} sd']:.4f}" if len(seeds) > 1 else ""
-        read = "" if variant == "full" else ablation_reading(row, table.loc["full"], head, variant)
         epoch = f"{statistics.median(seconds):.0f}" if seconds else "- (not trained)"
         lines.append(f"| {variant} | {', '.join(map(str, seeds))} | {row[head]:.4f}{spread} | "
                      f"{', '.join(f'{v:.4f}' for v in values)} | [{row[f'{head} low']:.3f}, {row[f'{head} high']:.3f}]"
-                     f" | {gain_text(row, head)} | {read} | {row[second]:.4f} | {gain_text(row, second)} | {epoch} |")
+                     f" | {gain_text(row, head)} | {row[second]:.4f} | {gain_text(row, second)} | {epoch} |")
     code = ", ".join(f"`{version}`" for version in code_versions(commits))
     lines += ["", (f"Training: {len(epoch_seconds)} epochs, {sum(epoch_seconds) / 3600:.1f} h of wall time in all "
                    f"(zsb code at {code}; {'; '.join(sorted(machines))}).")]
     return "\n".join(lines), {variant: table.loc[variant] for variant in table.index}
-
-
-def verdict(claim: Claim, read: str) -> str:
-    """What one comparison's reading says of ``claim``: it holds, it is not shown (a tie), or it is contradicted (the
-    variant ahead); "on 1 seed, provisional" when the reading is of one training run each
-    (:func:`zsb.stats.reading`)."""
-    ahead, one_seed = read.removesuffix(" (1 seed)"), read.endswith(" (1 seed)")
-    if ahead == "full ahead":
-        said = "holds"
-    elif ahead == "tie":
-        said = "holds (a tie)" if claim.tie_holds else "not shown (a tie)"
-    else:
-        said = "contradicted"
-    return f"{said} on 1 seed, provisional" if one_seed else said
-
-
-def comparisons(rows: dict[str, dict]):
-    """(claim, split, variant, the variant's ablation.csv row, its :func:`claim_reading`) for every comparison the
-    claims make, in :data:`CLAIMS`' order, the row and reading None when not run yet; ``rows`` maps split -> variant
-    -> row."""
-    for claim in CLAIMS:
-        for split in claim.splits:
-            for variant in claim.variants:
-                row = rows.get(split, {}).get(variant)
-                read = None if row is None else claim_reading(claim, split, variant, row, rows[split]["full"])
-                yield claim, split, variant, row, read
-
-
-def claim_reading(claim: Claim, split: str, variant: str, row, full) -> tuple[str, str]:
-    """The reading of one comparison (the ablation.csv rows of ``variant`` and of the full method) on the split's
-    headline metric, and what it says of ``claim``."""
-    from zsb.stats import ablation_reading
-
-    read = ablation_reading(row, full, protocol(split)[0], variant)
-    return read, verdict(claim, read)
-
-
-def class_gain(published: Path, split: str, variant: str, done: set[tuple[str, str, int]]):
-    """The paired gain of the full method over ``variant`` on the split's headline metric, on their common seeds,
-    with its 95% bootstrap interval resampling whole test classes (:func:`zsb.stats.paired_difference` with
-    ``clusters``): the queries of one class share a gallery and a difficulty, so this is the interval for a claim
-    about unseen classes in general, where the one over queries is for these classes' sketches."""
-    import pandas as pd
-
-    from zsb.run.stages import per_query_values
-    from zsb.stats import paired_difference
-
-    seeds = sorted(seed for sp, v, seed in done if (sp, v) == (split, variant) and (split, "full", seed) in done)
-    full = [run_folder(published / split, "full", seed) for seed in seeds]
-    values = per_query_values([*full, *(run_folder(published / split, variant, seed) for seed in seeds)],
-                              protocol(split)[0])
-    labels = pd.read_csv(full[0].per_query_path())["label"].to_numpy()
-    return paired_difference(values[: len(seeds)], values[len(seeds):], clusters=labels)
-
-
-def claims_summary(rows: dict[str, dict], published: Path, done: set[tuple[str, str, int]]) -> str:
-    """The claims, then one line per comparison (claim, split, variant) read off the paired gains in ``rows``
-    (``split -> variant -> ablation.csv row``), with the gain's interval over classes beside it
-    (:func:`class_gain`); a comparison not run yet is listed as such."""
-    from zsb.metrics import metric_header
-
-    header = ("| claim | split | full against | paired seeds | metric | gain of full [95%, queries] | reading | "
-              "the claim here | [95%, classes] |")
-    lines = [*(f"{claim.number}. {claim.text}." for claim in CLAIMS), "", header,
-             "|---|---|---|---|---|---|---|---|---|"]
-    for claim, split, variant, row, read_said in comparisons(rows):
-        if row is None:
-            lines.append(f"| {claim.number} | {split} | {variant} | | | | | not run yet | |")
-            continue
-        read, said = read_said
-        paired = min(int(row["seeds"]), int(rows[split]["full"]["seeds"]))
-        head = protocol(split)[0]
-        classes = class_gain(published, split, variant, done)
-        lines.append(f"| {claim.number} | {split} | {variant} | {paired} | {metric_header(head)} | "
-                     f"{gain_text(row, head)} | {read} | {said} | [{signed(classes.low)}, {signed(classes.high)}] |")
-    return "\n".join(lines)
 
 
 def still_to_train(split: str, done: set[tuple[str, str, int]]) -> str:
@@ -344,9 +237,10 @@ def still_to_train(split: str, done: set[tuple[str, str, int]]) -> str:
 
 def summaries(published: Path) -> tuple[str, str]:
     """The campaign's state in markdown, from the files under ``published``: the campaign README's part (a section
-    per split with its runs, the claims read off them, what is left) and the project README's short version (the
-    full method per split, each claim per split)."""
+    per split with its runs, the claims judged by the analysis plan, what is left) and the project README's short
+    version (the full method per split, one sentence per claim)."""
     from zsb.metrics import metric_header
+    from zsb.report.claims import claims_markdown, judge, project_markdown
 
     done = done_runs(published)
     sections, rows = [], {}
@@ -357,39 +251,23 @@ def summaries(published: Path) -> tuple[str, str]:
     left = [f"### Not run yet ({runs_left} of {len(PLAN)} planned runs)",
             "\n".join(["| split | still to train |", "|---|---|",
                        *(f"| {split} | {still_to_train(split, done) or '-'} |" for split in SPLITS)])]
+    judgement = judge(published)
     campaign = "\n\n".join([
         *sections,
-        "### The paper's claims, read off the paired gains above",
-        (f"![The gain of the full method over each trained variant, per split, with its 95% interval over queries "
-         f"and coloured by its reading]({FIGURE.name})"),
-        claims_summary(rows, published, done),
+        "### The paper's claims, judged by the analysis plan",
+        claims_markdown(judgement, FIGURE.name),
         *(left if runs_left else [f"### Every planned run is done ({len(PLAN)} of {len(PLAN)})"]),
     ])
-
-    cells = {}
-    for claim, split, variant, row, read_said in comparisons(rows):
-        said = "not run yet" if row is None else f"{read_said[1]}, {gain_text(row, protocol(split)[0])}"
-        cells.setdefault((claim.number, split), []).append(f"{variant}: {said}")
     so_far = f"{len(PLAN) - runs_left} of {len(PLAN)} planned runs so far" if runs_left else \
         f"complete, all {len(PLAN)} planned runs"
-    intro = (f"Over seeds (issue 12's campaign, {so_far}; tables, intervals "
-             f"and training times: `{README}`). Each run trains 3 epochs; each split's headline metric (its protocol) on "
-             "its test classes, mean ± sd over seeds and the 95% interval resampling queries:")
-    reading_rule = ("The paper's claims, each read off the paired gain of the full method over a variant (full minus "
-                    "variant, 95% interval over queries, on the split's headline metric): a claim holds where the "
-                    "interval lies above 0 and the gain exceeds the spread over seeds (the larger sd of the two); "
-                    "claim 3, \"at least as accurate\", also where it is a tie. A tie is not evidence either way; a "
-                    "reading \"on 1 seed\" compares one training run of each, whose spread over seeds is not known "
-                    "yet.")
+    intro = (f"Over seeds (the seeds-and-claims campaign, {so_far}; tables, intervals and training times: "
+             f"`{README}`). Each run trains 3 epochs; each split's headline metric (its protocol) on its test classes, "
+             "mean ± sd over seeds and the 95% interval resampling queries:")
     project = "\n".join([
         intro, "",
         *(f"- `{split}`, {metric_header(protocol(split)[0])}: the full method "
           f"{full_method_text(rows.get(split, {}).get('full'), protocol(split)[0])}." for split in SPLITS),
-        "", reading_rule, "",
-        f"| claim | {' | '.join(SPLITS)} |",
-        f"|---|{'---|' * len(SPLITS)}",
-        *(f"| {claim.number}. {claim.text} | " + " | ".join("; ".join(cells.get((claim.number, split), ["-"]))
-                                                           for split in SPLITS) + " |" for claim in CLAIMS),
+        "", project_markdown(judgement, str(README)),
     ])
     return campaign, project
 
@@ -404,11 +282,10 @@ def full_method_text(row, head: str) -> str:
 
 
 def draw_gains(published: Path, path: Path):
-    """The figure of gains of every split with an ablation table, each on its headline metric, saved at ``path``."""
-    from zsb.report.viz import plot_gains_by_split
+    """The figure of the claims' comparisons (:func:`zsb.report.claims.plot_claims`), saved at ``path``."""
+    from zsb.report.claims import judge, plot_claims
 
-    tables = {split: (table, protocol(split)[0]) for split, table in ablation_tables(published).items()}
-    return plot_gains_by_split(tables, path=path)
+    return plot_claims(judge(published), path=path)
 
 
 def write_between_markers(readme: Path, markers: tuple[str, str], text: str) -> None:

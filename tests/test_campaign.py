@@ -15,7 +15,6 @@ import pytest
 
 from zsb.cli import build_parser
 from zsb.config import ABLATION_VARIANTS, parse_assignments, resolve
-from zsb.stats import paired_difference
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "campaign.py"
 spec = importlib.util.spec_from_file_location("campaign", SCRIPT)
@@ -87,18 +86,6 @@ def test_each_steps_command_is_accepted_by_zsb_and_asks_for_the_budget(tmp_path)
     assert cfg.variant_seeds == {"full": (0,), "no_knowledge": (0,)}
 
 
-def test_verdicts_follow_the_readings():
-    each_helps, at_least_as_good = campaign.CLAIMS[0], campaign.CLAIMS[2]
-    assert not each_helps.tie_holds and at_least_as_good.tie_holds
-    assert campaign.verdict(each_helps, "tie") == "not shown (a tie)"
-    assert campaign.verdict(at_least_as_good, "tie") == "holds (a tie)"
-    assert campaign.verdict(at_least_as_good, "online_teacher ahead") == "contradicted"
-    assert campaign.verdict(at_least_as_good, "online_teacher ahead (1 seed)") == "contradicted on 1 seed, provisional"
-    assert campaign.verdict(each_helps, "full ahead") == "holds"
-    assert campaign.verdict(each_helps, "full ahead (1 seed)") == "holds on 1 seed, provisional"
-    assert {v for claim in campaign.CLAIMS for v in claim.variants} <= set(campaign.FIRST_SEED)
-
-
 LABELS = np.repeat(np.arange(4), 3)
 """The test classes of the 12 queries of :func:`write_run`'s runs."""
 
@@ -114,7 +101,7 @@ def write_run(root: Path, variant: str, seed: int, value: float, seconds: list[f
     folder = campaign.run_folder(root, variant, seed)
     folder.metrics_path().parent.mkdir(parents=True, exist_ok=True)
     values = per_query(variant, seed, value)
-    pd.DataFrame({"query": range(len(LABELS)), "label": LABELS, "mAP@all": values, "mAP@200 (voc)": values,
+    pd.DataFrame({"query": range(len(LABELS)), "label": LABELS, "mAP@all": values, "mAP@all (voc)": values, "mAP@200 (voc)": values,
                   "P@100": values / 2}).to_csv(folder.per_query_path(), index=False)
     folder.metrics_path().write_text(json.dumps({
         "metrics": {"mAP@all": value, "mAP@200 (voc)": value, "P@100": value / 2}, "num_queries": 50, "num_gallery": 60, "chance_mAP": 0.1,
@@ -150,28 +137,20 @@ def test_the_summary_tabulates_the_committed_files_and_reads_the_claims_off_the_
     assert "| 0, 1 | 0.4200 ± 0.0283 | 0.4000, 0.4400 | [0.380, 0.460] |" in full
     assert full.endswith(f"| {statistics.median([100, 300, 200, 200]):.0f} |")
     triplet = next(line for line in lines if line.startswith("| triplet |"))
-    assert "| 0 | 0.3500 | 0.3500 |" in triplet and "| +0.0500 [+0.0200, +0.0800] | full ahead |" in triplet
+    assert "| 0 | 0.3500 | 0.3500 |" in triplet and "| +0.0500 [+0.0200, +0.0800] | 0.1750 |" in triplet
     frozen = next(line for line in lines if line.startswith("| frozen |"))
-    assert frozen.endswith("| +0.3000 [+0.2800, +0.3200] | full ahead | 0.0600 | +0.1500 [+0.1400, +0.1600] | "
+    assert frozen.endswith("| +0.3000 [+0.2800, +0.3200] | 0.0600 | +0.1500 [+0.1400, +0.1600] | "
                            "- (not trained) |")
     assert "| sempcyc25: 50 query" not in text and "### sempcyc25: 50 query sketches x 60 gallery photos" in text
     assert "Training: 9 epochs, 0.5 h" in text and "zsb code at `abcdef1`; Test CPU, 2 cores, bf16 units" in text
 
-    def over_classes(variant: str, value: float) -> str:
-        """The class-resampled interval of the paired gain on seed 0, recomputed from the values written."""
-        gain = paired_difference(per_query("full", 0, 0.40), per_query(variant, 0, value), clusters=LABELS)
-        assert gain.estimate == pytest.approx(0.40 - value)
-        return f" [{gain.low:+.4f}, {gain.high:+.4f}] |"
+    from zsb.report.claims import claims_markdown, judge, project_markdown
 
-    assert ("| 2 | sempcyc25 | triplet | 1 | mAP@all (exact) | +0.0500 [+0.0200, +0.0800] | full ahead | holds |"
-            + over_classes("triplet", 0.35)) in lines
-    assert ("| 3 | sempcyc25 | online_teacher | 1 | mAP@all (exact) | -0.0100 [-0.0300, +0.0100] | tie | "
-            "holds (a tie) |" + over_classes("online_teacher", 0.41)) in lines
-    assert "| 1 | sempcyc25 | no_knowledge | | | | | not run yet | |" in lines
-    # the interval lies above 0, but the gain (0.02) is within the spread over seeds (the full method's sd, 0.0283)
-    assert ("| 1 | sempcyc25 | no_classification | 1 | mAP@all (exact) | +0.0200 [+0.0050, +0.0350] | tie | "
-            "not shown (a tie) |" + over_classes("no_classification", 0.40)) in lines
-    assert "| 4 | eccv21 | no_knowledge | | | | | not run yet | |" in lines
+    judgement = judge(tmp_path)  # the claims' part is the analysis plan's code, written as it is
+    assert claims_markdown(judgement, campaign.FIGURE.name) in text
+    assert "| 2 | sempcyc25 | triplet | 1 | mAP@all (exact) | +0.0500 [" in text
+    assert "| 1 | sempcyc25 | no_knowledge | 0 | mAP@all (exact) | not run yet |" in text
+    assert "**Interim**: 5 of the design's 90 trained runs exist" in text
     assert "### eccv21" not in text  # nothing run there: no table
     left = next(line for line in lines if line.startswith("| sempcyc25 |") and "still" not in line)
     assert "full (seeds 2, 3, 4)" in left and "triplet (seeds 1, 2, 3, 4)" in left
@@ -181,14 +160,10 @@ def test_the_summary_tabulates_the_committed_files_and_reads_the_claims_off_the_
     assert f"campaign, 6 of {len(campaign.PLAN)} planned runs" in project
     assert "- `sempcyc25`, mAP@all (exact): the full method 0.4200 ± 0.0283 over 2 seeds, [0.380, 0.460]." in project
     assert "- `eccv21`, mAP@200 (VOC): the full method not run yet." in project
-    claim2 = next(line for line in project.splitlines() if line.startswith("| 2. "))
-    assert claim2.endswith("| triplet: holds, +0.0500 [+0.0200, +0.0800] | triplet: not run yet | "
-                           "triplet: not run yet |")
-    claim4 = next(line for line in project.splitlines() if line.startswith("| 4. "))
-    assert claim4.endswith("| - | no_knowledge: not run yet | - |")
+    assert project.endswith(project_markdown(judgement, str(campaign.README)))
 
     figure = campaign.draw_gains(tmp_path, tmp_path / "gains.png")  # the only split with an ablation table
-    assert [ax.get_title() for ax in figure.axes] == ["sempcyc25"] and (tmp_path / "gains.png").stat().st_size
+    assert [ax.get_title() for ax in figure.axes] == list(campaign.SPLITS) and (tmp_path / "gains.png").stat().st_size
     assert f"]({campaign.FIGURE.name})" in text
 
 
@@ -254,13 +229,6 @@ def test_each_split_is_read_on_its_own_protocols_headline_metric():
     for split in campaign.SPLITS:
         assert campaign.protocol(split) == tuple(get_benchmark("sketchy_mini").protocol(split))
     assert campaign.protocol("sempcyc25")[0] == "mAP@all" and campaign.protocol("eccv21")[0] == "mAP@200 (voc)"
-    row = {"mAP@200 (voc) gain": 0.02, "mAP@200 (voc) gain low": 0.01, "mAP@200 (voc) gain high": 0.03, "mAP@200 (voc) sd": float("nan"),
-           "mAP@all gain": -0.005, "mAP@all gain low": -0.02, "mAP@all gain high": 0.01}
-    one_seed, three_seeds = {"mAP@200 (voc) sd": float("nan")}, {"mAP@200 (voc) sd": 0.01, "mAP@all sd": 0.01}
-    assert campaign.claim_reading(campaign.CLAIMS[3], "eccv21", "no_knowledge", row, three_seeds) == \
-        ("full ahead", "holds")
-    assert campaign.claim_reading(campaign.CLAIMS[3], "eccv21", "no_knowledge", row, one_seed) == \
-        ("full ahead (1 seed)", "holds on 1 seed, provisional")
 
 
 def test_a_split_with_the_full_method_alone_is_tabulated(tmp_path):
@@ -270,5 +238,5 @@ def test_a_split_with_the_full_method_alone_is_tabulated(tmp_path):
     (root / "tables" / "ablation.csv").write_text(  # 06_ablation writes no gain columns without a variant
         "variant,seeds,mAP@200 (voc),mAP@200 (voc) sd,mAP@200 (voc) low,mAP@200 (voc) high,P@200\nfull,1,0.30,,0.25,0.35,0.2\n")
     text, project = campaign.summaries(tmp_path)
-    assert "| full | 0 | 0.3000 | 0.3000 | [0.250, 0.350] |  |  | 0.2000 |  | 100 |" in text.splitlines()
+    assert "| full | 0 | 0.3000 | 0.3000 | [0.250, 0.350] |  | 0.2000 |  | 100 |" in text.splitlines()
     assert "- `eccv21`, mAP@200 (VOC): the full method 0.3000 (1 seed), [0.250, 0.350]." in project
