@@ -4,7 +4,7 @@ and held to AVX2 (no AVX-512, no bf16 units), and print the ratio.
 A new user's machine often has only AVX2. Its arithmetic is emulated here by capping PyTorch's own kernels
 (``ATEN_CPU_CAPABILITY=avx2``) and oneDNN's (``ONEDNN_MAX_CPU_ISA=AVX2``) and training in fp32, which is what
 ``precision=auto`` resolves to without bf16 units. The emulation keeps this CPU's clock, caches and memory: a real
-AVX2 machine can be slower still (issue 13 measured one 2-core AVX2 EPYC at 2.4 times this emulation), so the
+AVX2 machine can be slower still (one 2-core AVX2 EPYC ran 2.4 times slower than this emulation), so the
 emulated figure is a lower bound, not a measurement of that machine.
 
 Each run writes into a fresh temporary results root (nothing in ``results/`` or the README changes) and the

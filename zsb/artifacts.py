@@ -184,7 +184,7 @@ class RunFolder:
         return self.dir / ".lock"
 
     def small_files(self) -> list[Path]:
-        """Every file of the run folder (its seeds' and variants' included) that a later session needs to tabulate
+        """Every file of the run folder (its seeds' and variants' included) that a later run needs to tabulate
         the finished runs and train only what is new: configs, stage markers, training logs, metrics, per-query
         values, tables, figures. Left out: what is large or names this machine's paths, and is remade on demand
         (checkpoints, tensors, the manifest and its sidecars with their absolute paths, the knowledge, the executed

@@ -266,10 +266,9 @@ UNTRAINED_VARIANTS = frozenset(name for name, changes in ABLATION_VARIANTS.items
 
 PRESETS: dict[str, dict[str, Any]] = {
     "synthetic": {
-        # The embedded default must finish within 10 minutes on 2 cores without bf16 units (issue 13): 1 epoch (so
-        # the ablation's "full" is the main run) on 20 of the 40 generated images per class and domain. Chosen on
-        # validation classes (seeds 0, 1; mAP@all): 0.584 +- 0.042 at 2 epochs on all 40, 0.503 +- 0.005 at 1 epoch
-        # on 40, 0.487 +- 0.015 at 1 epoch on 20 (frozen features 0.413): halving the images costs nothing measurable.
+        # The embedded default must finish within 10 minutes on 2 cores without bf16 units: 1 epoch (so the
+        # ablation's "full" is the main run) on 20 of the 40 generated images per class and domain, chosen on
+        # validation classes (the measurements: README.md, Quickstart; benchmarks/bench_embedded_default.py).
         "epochs": 1,
         "max_per_class": 20,
     },

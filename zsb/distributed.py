@@ -14,7 +14,7 @@ share only (:func:`zsb.data.sampler.rank_share`: as many sketches as photos, of 
   all-reduce of the flattened gradients after backward) gives exactly dL/dtheta of the single process. A head that a
   zero loss weight leaves without gradient (the ablation's variants) keeps none, as in one process. We average after
   backward rather than through torch's DistributedDataParallel, which would need its unused-parameter search for
-  those variants (its static-graph mode let the processes' gradients drift apart in our trial); what that leaves
+  those variants (its static-graph mode lets the processes' gradients drift apart when a head gets no gradient); what that leaves
   out is DDP's overlap of communication with backward, a matter of speed only.
 * **Batch norm over the global batch.** Training-mode batch norm normalises with the statistics of the whole
   batch, as one process does (frozen statistics would change the result): every ``F.batch_norm`` call of the
