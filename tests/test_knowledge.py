@@ -72,16 +72,16 @@ def test_top_k_rows_keep_k_largest_entries_renormalised():
 
 
 def test_compute_class_knowledge_applies_top_k(teacher):
-    knowledge = compute_class_knowledge(teacher, loader(), num_classes=3, top_k=10, progress=False)
+    knowledge = compute_class_knowledge(teacher, loader(), num_classes=3, temperature=1.0, top_k=10, progress=False)
     assert ((knowledge > 0).sum(1) == 10).all()
     assert torch.allclose(knowledge.sum(1), torch.ones(3), atol=1e-6)
 
 
 def test_a_class_without_photos_or_a_label_out_of_range_is_a_data_error(teacher):
     with pytest.raises(DataError, match=r"classes \[3\]"):
-        compute_class_knowledge(teacher, loader(), num_classes=4, progress=False)
+        compute_class_knowledge(teacher, loader(), num_classes=4, temperature=1.0, progress=False)
     with pytest.raises(DataError, match="num_classes is 2"):
-        compute_class_knowledge(teacher, loader(), num_classes=2, progress=False)
+        compute_class_knowledge(teacher, loader(), num_classes=2, temperature=1.0, progress=False)
 
 
 def test_cache_is_reused_only_while_settings_match(tmp_path, teacher, single_image_logits, caplog):
@@ -89,7 +89,7 @@ def test_cache_is_reused_only_while_settings_match(tmp_path, teacher, single_ima
 
     def compute():
         calls.append(1)
-        return compute_class_knowledge(teacher, loader(), num_classes=3, progress=False)
+        return compute_class_knowledge(teacher, loader(), num_classes=3, temperature=1.0, progress=False)
 
     path = tmp_path / "knowledge.pt"
     settings = {"teacher": "efficientnet_lite0", "temperature": 1.0, "top_k": None, "classes": ["a", "b", "c"]}

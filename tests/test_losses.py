@@ -299,7 +299,7 @@ def test_knowledge_preservation_is_zero_when_the_student_matches_sparse_knowledg
 
 def test_knowledge_preservation_without_qualifying_samples_is_a_connected_zero():
     logits = torch.randn(3, 5, requires_grad=True)
-    loss = KnowledgePreservationLoss(domains=("photo",))(logits, torch.full((3, 5), 0.2), torch.zeros(3, dtype=torch.long))
+    loss = KnowledgePreservationLoss(1.0, domains=("photo",))(logits, torch.full((3, 5), 0.2), torch.zeros(3, dtype=torch.long))
     assert loss.item() == 0 and loss.grad_fn is not None
     loss.backward()
     assert torch.equal(logits.grad, torch.zeros_like(logits))
@@ -307,8 +307,8 @@ def test_knowledge_preservation_without_qualifying_samples_is_a_connected_zero()
 
 def test_knowledge_preservation_arguments_are_validated():
     with pytest.raises(ConfigError, match="sketch"):
-        KnowledgePreservationLoss(domains=("drawing",))
+        KnowledgePreservationLoss(1.0, domains=("drawing",))
     with pytest.raises(ConfigError):
-        KnowledgePreservationLoss(domains=())
+        KnowledgePreservationLoss(1.0, domains=())
     with pytest.raises(ConfigError, match="temperature"):
         KnowledgePreservationLoss(temperature=0.0)

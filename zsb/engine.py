@@ -28,6 +28,7 @@ from zsb.backbones import resolve_device, to_device, to_input
 from zsb.config import RunConfig, canonical_json, resolve_precision
 from zsb.errors import WeightsError
 from zsb.io import atomic_torch_save, safe_torch_load
+from zsb.knowledge import teacher_softmax
 from zsb.log import get_logger
 from zsb.losses import (
     CrossDomainTripletLoss,
@@ -249,7 +250,7 @@ def knowledge_targets(cfg, labels, images, class_knowledge, teacher, share=None)
 
         with torch.no_grad():
             z = share(logits) if share is not None else logits(images)
-            return F.softmax(z.float() / cfg.kd_temperature, dim=1)
+            return teacher_softmax(z.float(), cfg.kd_temperature)
     return class_knowledge[labels]
 
 

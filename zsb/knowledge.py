@@ -29,7 +29,7 @@ def compute_class_knowledge(
     teacher: Backbone,
     loader: Iterable,
     num_classes: int,
-    temperature: float = 1.0,
+    temperature: float,
     top_k: int | None = None,
     progress: bool = True,
 ) -> torch.Tensor:
@@ -40,7 +40,8 @@ def compute_class_knowledge(
         loader: yields batches ``(images, labels, ...)`` of the seen classes' TRAINING PHOTOS, with labels in
             0..num_classes-1; images already preprocessed for the teacher.
         num_classes: number of seen classes C; every class needs at least one photo.
-        temperature: T of the teacher's softmax(imagenet_logits / T); use the same T in the loss. Default 1.0.
+        temperature: T of the teacher's softmax(imagenet_logits / T) (:func:`teacher_softmax`); use the same T in the
+            loss. No default here: the run's ``kd_temperature`` is the one default.
         top_k: if set, keep only the k largest probabilities of each row and renormalise them to sum to 1
             (:func:`keep_top_k`); default None (keep all 1000).
         progress: show a tqdm progress bar; default True.
@@ -67,7 +68,7 @@ def compute_class_knowledge(
                 f"class knowledge: got label {int(labels.min() if labels.min() < 0 else labels.max())} but "
                 f"num_classes is {num_classes}; the loader must yield seen-class labels in 0..{num_classes - 1}."
             )
-        probs = torch.softmax(teacher.imagenet_logits(to_input(images, device)).double() / temperature, dim=1).cpu()
+        probs = teacher_softmax(teacher.imagenet_logits(to_input(images, device)).double(), temperature).cpu()
         if sums is None:
             sums = torch.zeros(num_classes, probs.shape[1], dtype=torch.float64)
         sums.index_add_(0, labels, probs)
@@ -80,6 +81,12 @@ def compute_class_knowledge(
         )
     knowledge = (sums / counts[:, None]).float()
     return keep_top_k(knowledge, top_k) if top_k is not None else knowledge
+
+
+def teacher_softmax(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The teacher's prediction softmax(z / T) over the ImageNet classes (rows of ``logits``), in ``logits``' dtype:
+    the knowledge target, averaged per class here and used per image by the online-teacher baseline."""
+    return torch.softmax(logits / temperature, dim=1)
 
 
 def keep_top_k(probs: torch.Tensor, k: int) -> torch.Tensor:
@@ -105,7 +112,7 @@ def load_or_compute_class_knowledge(
         path: the cache file.
         settings: everything the knowledge depends on (teacher, weights, temperature, top_k, classes, image size,
             data...), JSON-serialisable.
-        compute: returns the knowledge tensor, e.g. ``lambda: compute_class_knowledge(teacher, loader, C)``.
+        compute: returns the knowledge tensor, e.g. ``lambda: compute_class_knowledge(teacher, loader, C, temperature=T)``.
     """
     from zsb.artifacts import cached_tensor
 

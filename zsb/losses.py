@@ -246,14 +246,15 @@ class KnowledgePreservationLoss(nn.Module):
     the gradients are identical, and the logged value is 0 when the student reproduces the knowledge exactly.
 
     Args:
-        temperature: T, the softmax temperature of the student (and, by construction, of the targets); default 1.0.
+        temperature: T, the softmax temperature of the student (and, by construction, of the targets); no default
+            here: the run's ``kd_temperature`` (:class:`zsb.config.RunConfig`) is the one default.
         domains: the domains whose samples are distilled, a non-empty subset of ("sketch", "photo");
             default both.
         scale_by_t2: multiply by T^2 so gradient magnitudes do not shrink with T (Hinton et al.); default True.
     """
 
     def __init__(
-        self, temperature: float = 1.0, domains: Sequence[str] = ("sketch", "photo"), scale_by_t2: bool = True
+        self, temperature: float, domains: Sequence[str] = ("sketch", "photo"), scale_by_t2: bool = True
     ) -> None:
         super().__init__()
         if not temperature > 0:
