@@ -46,8 +46,10 @@ def test_overlap_records_totals_and_per_class_counts_on_known_ids():
     })
     assert imagenet_overlap(photos) == {
         "classes": 4, "photos": 8, "photos_in_imagenet1k": 4, "photos_without_synset_id": 1,
-        "per_class": {"drawing": {"photos": 1, "photos_in_imagenet1k": 0}, "fish": {"photos": 3, "photos_in_imagenet1k": 2},
-                      "plane": {"photos": 2, "photos_in_imagenet1k": 2}, "unicorn": {"photos": 2, "photos_in_imagenet1k": 0}},
+        "per_class": {"drawing": {"photos": 1, "photos_in_imagenet1k": 0},
+                      "fish": {"photos": 3, "photos_in_imagenet1k": 2},
+                      "plane": {"photos": 2, "photos_in_imagenet1k": 2},
+                      "unicorn": {"photos": 2, "photos_in_imagenet1k": 0}},
     }
     assert synset_of("/x/n02691156_10151.jpg") == "n02691156" and synset_of("/x/photo_1.jpg") is None
     assert synset_of("/x/n026911561_1.jpg") is None  # nine digits: not a WordNet id

@@ -120,14 +120,13 @@ def imagenet_overlap(photos: pd.DataFrame) -> dict:
     """ImageNet-1k overlap of a set of photos (manifest rows with ``path`` and ``class_name``), as metrics.json
     records it: totals and, per class, its photos and those from ImageNet-1k synsets (categories are derived from
     these by :func:`overlap_summary`)."""
-    known = imagenet1k_synsets()
-    synsets = photos["path"].map(synset_of)
+    per_class = class_photo_counts(photos)
     return {
-        "classes": int(photos["class_name"].nunique()),
+        "classes": len(per_class),
         "photos": int(len(photos)),
-        "photos_in_imagenet1k": int(synsets.map(lambda s: s in known).sum()),
-        "photos_without_synset_id": int(synsets.isna().sum()),
-        "per_class": class_photo_counts(photos),
+        "photos_in_imagenet1k": sum(counts["photos_in_imagenet1k"] for counts in per_class.values()),
+        "photos_without_synset_id": int(photos["path"].map(synset_of).isna().sum()),
+        "per_class": per_class,
     }
 
 
@@ -157,11 +156,16 @@ def overlap_summary(record: dict, parameters: dict) -> dict:
     counts were kept is recomputed from the data folder the run read, and must agree with its totals."""
     per_class = record.get("per_class")
     if per_class is None:
-        found = evaluation_overlap(
-            parameters["benchmark"], parameters.get("data_root") or None, parameters.get("split") or None,
-            evaluate_on=parameters.get("evaluate_on", "test"),
-            **{name: parameters.get(name) or None
-               for name in ("max_seen_classes", "max_unseen_classes", "max_per_class")})
+        try:
+            found = evaluation_overlap(
+                parameters["benchmark"], parameters.get("data_root") or None, parameters.get("split") or None,
+                evaluate_on=parameters.get("evaluate_on", "test"),
+                **{name: parameters.get(name) or None
+                   for name in ("max_seen_classes", "max_unseen_classes", "max_per_class")})
+        except DataError as error:
+            raise DataError(f"{error}\n(the data is read to recompute the per-class ImageNet-1k overlap of a "
+                            "metrics.json written before it was recorded; evaluating the run again records it)"
+                            ) from error
         recorded = (record["classes"], record["photos"], record["photos_in_imagenet1k"])
         if (found["classes"], found["photos"], found["photos_in_imagenet1k"]) != recorded:
             raise DataError(
