@@ -19,6 +19,7 @@ from zsb.data.imagenet import (
     overlap_category,
     overlap_sentence,
     overlap_summary,
+    overlap_table,
     split_overlap,
     synset_of,
 )
@@ -148,6 +149,18 @@ def test_split_overlap_counts_on_sketchy_mini_match_a_plain_loop(sketchy_mini_ro
     counts = {category: list(found.values()).count(category) for category in OVERLAP_CATEGORIES}
     assert counts == {category: list(expected.values()).count(category) for category in OVERLAP_CATEGORIES}
     assert sum(counts.values()) == len(expected) == (21 if split == "eccv21" else 25)
+
+
+def test_the_overlap_table_has_one_row_per_class_and_split(sketchy_mini_root):
+    table = overlap_table("sketchy_mini", sketchy_mini_root, list(SPLIT_FILES))
+    assert len(table) == 71 and list(table.columns) == ["split", "class_name", "photos", "photos_in_imagenet1k",
+                                                        "category"]
+    photos = sketchy_mini_photos(sketchy_mini_root)
+    in_1k = imagenet1k_synsets()
+    for row in table.itertuples():
+        assert row.photos == len(photos[row.class_name])
+        assert row.photos_in_imagenet1k == sum(wnid in in_1k for wnid in photos[row.class_name])
+        assert row.category == reference_categories(sketchy_mini_root, row.split)[row.class_name]
 
 
 def test_a_committed_record_without_per_class_counts_is_recomputed_from_the_data(sketchy_mini_root):

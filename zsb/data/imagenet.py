@@ -149,6 +149,18 @@ def split_overlap(benchmark: str, data_root: str | Path | None, split: str | Non
     return class_categories(evaluation_overlap(benchmark, data_root, split)["per_class"], benchmark)
 
 
+def overlap_table(benchmark: str, data_root: str | Path | None, splits: list[str]) -> pd.DataFrame:
+    """One row per test class of each split: ``split``, ``class_name``, ``photos``, ``photos_in_imagenet1k`` and
+    ``category`` (:data:`OVERLAP_CATEGORIES`), from the photos in the data folder."""
+    rows = []
+    for split in splits:
+        per_class = evaluation_overlap(benchmark, data_root, split)["per_class"]
+        categories = class_categories(per_class, benchmark)
+        rows += [{"split": split, "class_name": name, **counts, "category": categories[name]}
+                 for name, counts in per_class.items()]
+    return pd.DataFrame(rows)
+
+
 def overlap_summary(record: dict, parameters: dict) -> dict:
     """The overlap of a metrics.json record (``imagenet_overlap``) by category: ``categories`` (class -> category),
     ``counts`` (category -> classes; ``"concept only"`` None when not known), ``classes``, ``photos`` and
