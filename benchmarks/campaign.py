@@ -191,17 +191,19 @@ def ablation_tables(published: Path) -> dict:
 def split_summary(published: Path, split: str, table, done: set[tuple[str, str, int]]) -> tuple[str, dict]:
     """The markdown section of one split (header, table, training time) and its ablation rows by variant, from its
     ablation ``table`` (:func:`ablation_tables`)."""
+    from zsb.data.imagenet import OVERLAP_CATEGORIES, overlap_summary
     from zsb.io import machine_summary
     from zsb.metrics import metric_header
     from zsb.trainlog import read_log
 
     table = table.set_index("variant")
-    record = json.loads(run_folder(published / split, "full", 0).metrics_path().read_text())
-    overlap = record["imagenet_overlap"]
+    full = run_folder(published / split, "full", 0)
+    record = json.loads(full.metrics_path().read_text())
+    overlap = overlap_summary(record["imagenet_overlap"], json.loads(full.config_path.read_text())["parameters"])
     head, second = protocol(split)[0], protocol(split)[-1]
     title = (f"### {split}: {record['num_queries']} query sketches x {record['num_gallery']} gallery photos, "
-             f"chance {record['chance_mAP']:.3f}; {overlap['classes_in_imagenet1k']} of {overlap['classes']} test "
-             "classes in ImageNet-1k")
+             f"chance {record['chance_mAP']:.3f}; ImageNet-1k overlap of the {overlap['classes']} test classes: "
+             + ", ".join(f"{overlap['counts'][category]} {category}" for category in OVERLAP_CATEGORIES))
     header = (f"| variant | seeds | {metric_header(head)}, mean ± sd | per seed | 95% interval, queries | "
               f"gain of full over it, {metric_header(head)} [95%, queries] | {second}, mean | "
               f"gain of full, {second} [95%, queries] | train s/epoch (median) |")

@@ -105,9 +105,11 @@ def write_run(root: Path, variant: str, seed: int, value: float, seconds: list[f
                   "P@100": values / 2}).to_csv(folder.per_query_path(), index=False)
     folder.metrics_path().write_text(json.dumps({
         "metrics": {"mAP@all": value, "mAP@200 (voc)": value, "P@100": value / 2}, "num_queries": 50, "num_gallery": 60, "chance_mAP": 0.1,
-        "imagenet_overlap": {"classes_in_imagenet1k": 1, "classes": 2}}))
-    folder.config_path.write_text(json.dumps({"git_commit": "abcdef1234", "machine": {
-        "cpu": "Test CPU", "logical_cores": 2, "cpu_flags": ["avx512_bf16"]}}))
+        "imagenet_overlap": {"classes": 2, "photos": 4, "photos_in_imagenet1k": 3, "per_class": {
+            "bear": {"photos": 2, "photos_in_imagenet1k": 1}, "tiger": {"photos": 2, "photos_in_imagenet1k": 2}}}}))
+    folder.config_path.write_text(json.dumps({"parameters": {"benchmark": "sketchy_mini"}, "git_commit": "abcdef1234",
+                                              "machine": {"cpu": "Test CPU", "logical_cores": 2,
+                                                          "cpu_flags": ["avx512_bf16"]}}))
     folder.log_path.write_text("".join(json.dumps({"epoch": i + 1, "seconds": s}) + "\n"
                                        for i, s in enumerate(seconds)))
 
@@ -141,7 +143,9 @@ def test_the_summary_tabulates_the_committed_files_and_reads_the_claims_off_the_
     frozen = next(line for line in lines if line.startswith("| frozen |"))
     assert frozen.endswith("| +0.3000 [+0.2800, +0.3200] | 0.0600 | +0.1500 [+0.1400, +0.1600] | "
                            "- (not trained) |")
-    assert "| sempcyc25: 50 query" not in text and "### sempcyc25: 50 query sketches x 60 gallery photos" in text
+    assert "| sempcyc25: 50 query" not in text
+    assert ("### sempcyc25: 50 query sketches x 60 gallery photos, chance 0.100; ImageNet-1k overlap of the 2 test "
+            "classes: 1 wholly, 1 partly, 0 concept only, 0 none") in text
     assert "Training: 9 epochs, 0.5 h" in text and "zsb code at `abcdef1`; Test CPU, 2 cores, bf16 units" in text
 
     from zsb.report.claims import claims_markdown, judge, project_markdown

@@ -217,8 +217,9 @@ def test_the_model_card_names_the_benchmark_split_metrics_intervals_and_imagenet
                f"[{klass['low']:.4f}, {klass['high']:.4f}] |")
         assert row in card
     overlap = metrics["imagenet_overlap"]
-    assert (f"{overlap['classes_in_imagenet1k']} of the {overlap['classes']} test (unseen) classes and "
-            f"{overlap['photos_in_imagenet1k']} of the {overlap['photos']} test photos") in card
+    assert (f"0 of the {overlap['classes']} test (unseen) classes come wholly and 0 partly from ImageNet-1k synsets "
+            f"(0 of {overlap['photos']} photos, 0%); whether the concept of another is an ImageNet-1k class is not "
+            f"mapped ({overlap['photos_without_synset_id']} photos without a synset id)") in card
     assert "## Intended use and limitations" in card and "zsb.load_model(" in card
     assert json.loads((dest / "export.json").read_text())["files"]["model.safetensors"]["sha256"] in card
 

@@ -232,6 +232,8 @@ def _number(value: Any) -> str:
 def model_card(parameters: dict, architecture: dict, preprocessing: ExportPreprocessing, metrics: dict,
                seeds: dict | None, weights_sha256: str) -> str:
     """The export's README.md: what the model is, how it was evaluated, its limits, and how to load it."""
+    from zsb.data.imagenet import OVERLAP_CATEGORIES, overlap_sentence, overlap_summary
+
     benchmark, split = metrics.get("benchmark", parameters.get("benchmark")), metrics.get("split")
     protocol = metrics.get("protocol") or []
     values, intervals = metrics.get("metrics", {}), metrics.get("intervals", {})
@@ -288,13 +290,14 @@ def model_card(parameters: dict, architecture: dict, preprocessing: ExportPrepro
     overlap = metrics.get("imagenet_overlap")
     lines += ["", "### ImageNet overlap of the test classes", ""]
     if overlap:
-        names = overlap.get("class_names_in_imagenet1k") or []
+        summary = overlap_summary(overlap, parameters)
+        named = {category: [name for name, value in summary["categories"].items() if value == category]
+                 for category in OVERLAP_CATEGORIES[:3]}
         lines.append(
-            f"{overlap.get('classes_in_imagenet1k')} of the {overlap.get('classes')} test (unseen) classes and "
-            f"{overlap.get('photos_in_imagenet1k')} of the {overlap.get('photos')} test photos come from ImageNet-1k "
-            f"synsets ({overlap.get('photos_without_synset_id')} photos without a synset id): the pretrained backbone "
-            "may have seen these classes, so they are not strictly zero-shot for it."
-            + (f" Overlapping classes: {', '.join(names)}." if names else ""))
+            f"{overlap_sentence(summary, 'test (unseen) classes')} ({overlap.get('photos_without_synset_id')} "
+            "photos without a synset id): the pretrained backbone may have seen these classes, so they are not "
+            "strictly zero-shot for it."
+            + "".join(f" {category.capitalize()}: {', '.join(names)}." for category, names in named.items() if names))
     else:
         lines.append("Not recorded by this run's evaluation.")
     lines += [

@@ -42,7 +42,8 @@ def published_folder(root: Path, benchmark: str, split: str) -> Path:
     (folder / "metrics.json").write_text(json.dumps({
         "metrics": metrics, "num_queries": 10, "num_gallery": 20, "chance_mAP": 0.1, "evaluated_on": "test",
         "failed_images": {"queries": 0, "gallery": 1},
-        "imagenet_overlap": {"classes": 25, "classes_in_imagenet1k": 12, "photos": 20, "photos_in_imagenet1k": 9},
+        "imagenet_overlap": {"classes": 2, "photos": 20, "photos_in_imagenet1k": 9, "per_class": {
+            "harp": {"photos": 9, "photos_in_imagenet1k": 9}, "cup": {"photos": 11, "photos_in_imagenet1k": 0}}},
     }))
     return folder
 
@@ -54,5 +55,6 @@ def test_readme_section_sets_matching_published_rows_beside_the_run(tmp_path):
     sake_part, mini_part = text.split("**sketchy_mini**")
     assert "mAP@all (VOC)" in sake_part and "| SAKE" in sake_part and "0.547" in sake_part
     assert "mAP@all (exact)" not in sake_part  # sake25's protocol is SAKE's VOC AP
-    assert "12 of 25 classes" in sake_part and "0 + 1 unreadable" in sake_part
+    assert ("1 of the 2 classes come wholly and 0 partly from ImageNet-1k synsets (9 of 20 photos, 45%), and the "
+            "concept of 1 more is an ImageNet-1k class") in sake_part and "0 + 1 unreadable" in sake_part
     assert "mAP@all (exact)" in mini_part and "none is shown" in mini_part and "| SAKE" not in mini_part

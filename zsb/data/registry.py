@@ -165,7 +165,9 @@ _SKETCHY_SPLITS = {
     ),
     "eccv21": Split(
         "eccv21",
-        "Yelamarthi et al. 2018: the 21 classes absent from ImageNet-1K are unseen; seen = the other 104",
+        "Yelamarthi et al. 2018: 21 unseen classes the authors chose as absent from ImageNet-1K, seen = the other 104; "
+        "yet songbird's photos come partly from an ImageNet-1K synset (brambling), and dolphin and door have kinds "
+        "among ImageNet-1K's classes (killer whale, sliding door)",
         unseen_file="sketchy_eccv18_yelamarthi_unseen21.txt",
         # SAKE's code (mAP@200 (voc), the headline: SAKE's and TCN's eccv21 numbers); SEM-PCYC's code (mAP@200 over
         # the hits in the top 200, the mAP@200 Doodle2Search's code holds commented out); Doodle2Search's code

@@ -103,6 +103,7 @@ def benchmark_markdown(bench_dir: Path, results_root: Path | None = None) -> lis
     """The results section of one published results folder."""
     import pandas as pd
 
+    from zsb.data.imagenet import overlap_sentence, overlap_summary
     from zsb.data.registry import get_benchmark
     from zsb.metrics import metric_header
     from zsb.report.literature import comparable_rows
@@ -161,14 +162,10 @@ def benchmark_markdown(bench_dir: Path, results_root: Path | None = None) -> lis
                      "ahead\" (the component earns its place) when the interval lies above 0 and the gain exceeds the "
                      "spread over seeds, a tie otherwise, \"(1 seed)\" while that spread is not known):\n")
         parts.append(ablation_markdown(table, protocol) + "\n")
-    overlap = metrics.get("imagenet_overlap")
-    if overlap:
-        parts.append(
-            f"ImageNet-1k overlap of the evaluation classes: {overlap['classes_in_imagenet1k']} of "
-            f"{overlap['classes']} classes and {overlap['photos_in_imagenet1k']} of {overlap['photos']} gallery "
-            f"photos ({overlap['photos_in_imagenet1k'] / max(overlap['photos'], 1):.0%}) come from ImageNet-1k "
-            "synsets, which the teacher (and the knowledge loss) has seen.\n"
-        )
+    if metrics.get("imagenet_overlap"):
+        summary = overlap_summary(metrics["imagenet_overlap"], p)
+        parts.append("ImageNet-1k overlap of the evaluation classes (the teacher, and with it the knowledge loss, has "
+                     f"seen ImageNet-1k; the rule is in Benchmarks and data): {overlap_sentence(summary)}.\n")
     published = comparable_rows(p["benchmark"], split, tuple(protocol))
     if evaluated_on != "test":
         parts.append("Published results: none is shown beside a validation-class evaluation.\n")
