@@ -138,3 +138,16 @@ def test_a_run_that_records_no_gallery_is_set_beside_no_published_row(tmp_path):
     published_folder(tmp_path, "sketchy_ext", "sake25")
     text = results_markdown(tmp_path)
     assert "| SAKE" not in text and "a gallery this run does not record" in text
+
+
+def test_sake25_on_the_sempcyc_release_says_so_and_shows_no_sake_family_row(tmp_path):
+    from zsb.data.manifest import Manifest
+    from zsb.run.stages import gallery_record
+
+    manifest = Manifest(pd.DataFrame(), [], [], benchmark="sketchy_ext", split="sake25", layout="sempcyc")
+    published_folder(tmp_path, "sketchy_ext", "sake25", gallery_record(manifest))
+    text = results_markdown(tmp_path)
+    assert f"Gallery: the gallery is '{SEMPCYC_GALLERY}', not the '{SAKE_GALLERY}' that the published results" in text
+    assert f"gallery `{SEMPCYC_GALLERY}`), so none is shown" in text
+    for method in ("SAKE", "DSN", "ZSE-SBIR", "TCN"):
+        assert f"| {method}" not in text
