@@ -593,7 +593,8 @@ def render_report(report: CheckReport, limit: int | None = 20) -> str:
     for split_name, key, found, count in report.split_totals:
         lines.append(
             f"  split '{split_name}', unseen classes: {found:,} {DOMAIN_LABELS[key]}; release: "
-            f"{count.describe_total()} [exact total] ({count.source})"
+            f"{count.describe_total()} [{'exact total' if count.total_max is None else 'total: the sources differ'}]"
+            f" ({count.source})"
         )
     lines.append(f"  splits checked: {', '.join(report.splits)}")
     for note in report.notes:
