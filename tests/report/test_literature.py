@@ -151,3 +151,8 @@ def test_sake25_on_the_sempcyc_release_says_so_and_shows_no_sake_family_row(tmp_
     assert f"gallery `{SEMPCYC_GALLERY}`), so none is shown" in text
     for method in ("SAKE", "DSN", "ZSE-SBIR", "TCN"):
         assert f"| {method}" not in text
+
+
+def test_a_benchmark_with_one_gallery_names_it_without_a_record(tmp_path):
+    published_folder(tmp_path, "sketchy_mini", "sempcyc25")
+    assert "gallery `mini: photo`), so none is shown" in results_markdown(tmp_path)

@@ -118,7 +118,7 @@ def benchmark_markdown(bench_dir: Path, results_root: Path | None = None) -> lis
     protocol = list(benchmark.protocol(split))
     evaluated_on = metrics.get("evaluated_on", "test")
     failed = metrics.get("failed_images", {})
-    gallery = metrics.get("gallery", {})  # not recorded by runs evaluated before zsb named galleries
+    gallery = metrics.get("gallery") or only_gallery(benchmark)
     machine = config.get("machine", {})
     where = f" on {machine['gpu'] if 'gpu' in machine else machine.get('cpu', 'an unrecorded CPU')}" if machine else ""
     name = bench_dir.relative_to(results_root).as_posix() if results_root else bench_dir.name
@@ -191,6 +191,14 @@ def benchmark_markdown(bench_dir: Path, results_root: Path | None = None) -> lis
                      f"`{gallery['name']}`):\n")
         parts.append(protocol_table(published, "method", protocol, leading=("backbone",)) + "\n")
     return parts
+
+
+def only_gallery(benchmark) -> dict:
+    """The gallery of a run whose ``metrics.json`` does not name it: ``{"name": ...}`` when every layout of the
+    benchmark reads the same photos (sketchy_mini, TU-Berlin, QuickDraw), else ``{}`` (not known: no published row
+    is matched)."""
+    names = {layout.gallery_name() for layout in benchmark.layouts}
+    return {"name": names.pop()} if len(names) == 1 else {}
 
 
 def training_time(bench_dir: Path) -> str:
