@@ -12,7 +12,7 @@ from zsb.data.manifest import (
     COLUMNS, NOT_AN_IMAGE, UNREADABLE, Manifest, build_manifest, read_manifest, sidecar_path,
     write_manifest,
 )
-from zsb.data.registry import load_split
+from zsb.data.registry import get_benchmark, load_split
 from zsb.errors import ConfigError, DataError
 
 from .trees import make_tree, truncate, uniform_classes, write_image
@@ -90,6 +90,7 @@ def test_sake25_reads_sakes_release_first_and_every_run_records_its_gallery(tmp_
     assert gallery_record(sake) == {"name": SAKE_GALLERY, "split_standard": SAKE_GALLERY}
     eccv21 = build_manifest("sketchy_ext", tmp_path, "eccv21", verify_images=False)
     assert gallery_record(eccv21) == {"name": SEMPCYC_GALLERY, "split_standard": None}  # peers used both
+    assert "holds no SEM-PCYC / Doodle2Search release" in get_benchmark("sketchy_ext").gallery_note("sempcyc25", "sake")
 
     shutil.rmtree(top / "256x256")
     fallback = build_manifest("sketchy_ext", tmp_path, "sake25", verify_images=False)

@@ -196,6 +196,7 @@ _SKETCHY_SPLITS = {
         "SEM-PCYC (Dutta & Akata 2019) random 25 unseen classes, numpy seed 0; seen = the other 100",
         unseen_file="sketchy_sempcyc_seed0_unseen25.txt",
         protocol=("mAP@all", "P@100"),  # SEM-PCYC's code: scikit-learn's exact AP
+        gallery=SEMPCYC_GALLERY,  # SEM-PCYC's code: the extended photos
     ),
     "sake25": Split(
         "sake25",
