@@ -49,15 +49,15 @@ def test_full_size_plan_matches_the_known_counts(sketchy_mini_root):
             assert count.matches(sum(plan[key].values())) in (True, None), (spec.name, key)
             if count.per_class is not None:
                 assert set(plan[key].values()) == {count.per_class}
-        for split, domains in known.unseen.items():
-            for key, count in domains.items():
-                assert count.matches(sum(plan[key][n] for n in get_benchmark(spec.benchmark).split(split).load()[1]))
+        split = UNSEEN_SPLIT[spec.benchmark]  # the split whose totals the plan keeps; the others' are estimates
+        unseen = get_benchmark(spec.benchmark).split(split).load()[1]
+        for key, count in known.unseen[split].items():  # "photo": both photo folders of a layout that has two
+            keys = [k for k in plan if k == key or (key == "photo" and k == "extra_photo")]
+            assert count.matches(sum(plan[k][n] for k in keys for n in unseen)), (spec.name, split, key)
     quickdraw = script.plan_counts(specs["quickdraw_ext"], 1.0)
     assert sum(quickdraw["sketch"].values()) == 330_000 and sum(quickdraw["photo"].values()) == 204_000
-    sketchy = script.plan_counts(specs["sketchy_sake"], 1.0)
-    sake_unseen = get_benchmark("sketchy_ext").split("sake25").load()[1]
-    assert sum(sketchy["sketch"][n] for n in sake_unseen) == 15_229  # SAKE zeroshot1's query sketches
-    assert sum(sketchy["photo"][n] + sketchy["extra_photo"][n] for n in sake_unseen) == 17_101  # and its gallery
+    # That SAKE's layout rule reads SAKE's 17,101 listed photos is tested on a tree laid out from lists in SAKE's
+    # own file shape (tests/data/test_check.py), not on this plan, which is made from 14,601 + 2,500.
 
 
 def test_tiny_trees_are_read_by_zsb_with_the_planned_counts(tmp_path, sketchy_mini_root):

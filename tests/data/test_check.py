@@ -14,6 +14,7 @@ from zsb.data.check import (
     release_class_names,
     render_report,
 )
+from zsb.data.manifest import build_manifest
 from zsb.data.registry import BENCHMARKS, get_benchmark, load_split
 
 from .trees import make_tree, truncate, uniform_classes, write_image
@@ -129,13 +130,13 @@ def test_sake_layout_checks_the_original_photos_per_class(capsys, tmp_path, monk
     make_tree(top, "256x256/sketch/tx_000000000000_ready", "EXTEND_image_sketchy_ready",
               uniform_classes(SKETCHY_CLASSES, sketches=["s.png"], photos=["e.jpg"]))
     code, out, _ = run_check(capsys, "--benchmark", "sketchy_ext", "--data-root", tmp_path)
-    assert code == 1 and "has no 256x256/photo/tx_000000000000 folder" in out
-    make_tree(top, "256x256/sketch/tx_000000000000_ready", "256x256/photo/tx_000000000000",
+    assert code == 1 and "has no 256x256/photo/tx_000000000000_ready folder" in out
+    make_tree(top, "256x256/sketch/tx_000000000000_ready", "256x256/photo/tx_000000000000_ready",
               uniform_classes(SKETCHY_CLASSES, sketches=[], photos=["n1.jpg", "n2.jpg"]))
     code, out, _ = run_check(capsys, "--benchmark", "sketchy_ext", "--data-root", tmp_path)
     assert code == 0, out
     assert "original photos: 250 image files in 125 class folders" in out
-    (top / "256x256/photo/tx_000000000000/ant/n2.jpg").unlink()
+    (top / "256x256/photo/tx_000000000000_ready/ant/n2.jpg").unlink()
     code, out, _ = run_check(capsys, "--benchmark", "sketchy_ext", "--data-root", tmp_path)
     assert code == 1 and "original photos:" in out and "ant has 1 image files, the release 2" in out
 
@@ -210,3 +211,82 @@ def test_real_sketchy_mini_matches(capsys, sketchy_mini_root):
     assert "3,125 image files in 125 class folders" in out and "files per class exact (25 each)" in out
     assert "6,250 files, 0 unreadable" in out
     assert "OK: the copy matches" in out
+
+
+def sake_shaped_lists(unseen: list[str]) -> tuple[list[str], list[str]]:
+    """(photo list, sketch list) of sake25's unseen classes in the shape of SAKE's zeroshot1 files
+    (``all_photo_filelist_zero.txt``, ``sketch_tx_000000000000_ready_filelist_zero.txt``: one ``<path> <label>`` line
+    per image, paths relative to SAKE's Sketchy folder) with the published sizes: 100 original photos per class
+    under ``256x256/photo/tx_000000000000_ready``, 14,601 extended photos under ``EXTEND_image_sketchy_ready``
+    (2,499 of them named like an original), 15,229 sketches."""
+    extended = [14_601 // 25 + (i < 14_601 % 25) for i in range(25)]
+    sketches = [15_229 // 25 + (i < 15_229 % 25) for i in range(25)]
+    photos, sketch_lines = [], []
+    for label, name in enumerate(unseen):
+        shared = 99 if label == 0 else 100  # stems in both folders: 2,499
+        photos += [f"256x256/photo/tx_000000000000_ready/{name}/n{label:02d}_{k}.jpg {label}" for k in range(100)]
+        photos += [f"EXTEND_image_sketchy_ready/{name}/n{label:02d}_{k if k < shared else f'ext{k}'}.jpg {label}"
+                   for k in range(extended[label])]
+        sketch_lines += [f"256x256/sketch/tx_000000000000_ready/{name}/n{label:02d}_{k}-1.png {label}"
+                         for k in range(sketches[label])]
+    return photos, sketch_lines
+
+
+def test_sake25_totals_follow_sakes_own_file_lists(capsys, tmp_path):
+    """The layout rule (both SAKE photo folders) read on a tree laid out from lists in SAKE's file shape gives
+    exactly the listed files, and ``zsb data check --split sake25`` compares them with the published totals
+    (15,229 sketches, 17,101 photos): the counts come from the lists, not from a plan of 14,601 + 2,500."""
+    seen, unseen = load_split("sketchy_ext", "sake25")
+    photos, sketches = sake_shaped_lists(unseen)
+    top = tmp_path / "Sketchy"
+    for line in photos + sketches:
+        path = top / line.rsplit(" ", 1)[0]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()  # counted, never decoded (--no-verify, verify_images=False)
+    for name in seen:
+        for folder in ("256x256/sketch/tx_000000000000_ready", "EXTEND_image_sketchy_ready",
+                       "256x256/photo/tx_000000000000_ready"):
+            (top / folder / name).mkdir(parents=True)
+            (top / folder / name / "seen.png").touch()
+    assert len(photos) == 17_101 and len(sketches) == 15_229
+
+    manifest = build_manifest("sketchy_ext", tmp_path, "sake25", verify_images=False)
+    assert manifest.layout == "sake"
+    listed = sorted(str((top / line.rsplit(" ", 1)[0]).resolve()) for line in photos)
+    assert sorted(manifest.gallery()["path"]) == listed  # every listed photo, once each; nothing else
+    assert sorted(manifest.queries()["path"]) == sorted(str((top / l.rsplit(" ", 1)[0]).resolve()) for l in sketches)
+
+    code, out, _ = run_check(capsys, "--benchmark", "sketchy_ext", "--data-root", tmp_path, "--split", "sake25",
+                             "--no-verify")
+    assert ("split 'sake25', unseen classes: 15,229 sketches; release: 15,219 to 15,229 [total: the sources "
+            "differ] (SAKE's zeroshot1 lists: 15,229 sketches, Sketchy up to 10 fewer)") in out
+    assert "split 'sake25', unseen classes: 17,101 photos; release: 17,101 [exact total]" in out
+    assert "split total" not in out and "hold" not in out
+    shutil.rmtree(top / "256x256/photo/tx_000000000000_ready" / unseen[3])
+    code, out, _ = run_check(capsys, "--benchmark", "sketchy_ext", "--data-root", tmp_path, "--split", "sake25",
+                             "--no-verify")
+    assert code == 1
+    assert ("split 'sake25': its 25 unseen classes hold 17,001 photos, the release 17,101 (SAKE's zeroshot1 "
+            "lists: 14,601 extended + 2,500 original photos)") in out
+
+
+def test_split_totals_are_known_where_the_peers_lists_give_them():
+    """The totals of each split's unseen classes, per layout: SAKE's lists (sake25; sempcyc25 and eccv21 summed
+    from their per-class counts), SAKE's TU-Berlin lists (sake30), ZSE-SBIR's QuickDraw lists (d2s30)."""
+    def totals(benchmark, layout):
+        return {split: {key: (count.total, count.total_max) for key, count in domains.items()}
+                for split, domains in EXPECTED_COUNTS[benchmark][layout].unseen.items()}
+
+    assert totals("sketchy_ext", "sake") == {
+        "sake25": {"sketch": (15_219, 15_229), "photo": (17_101, None)},
+        "sempcyc25": {"sketch": (14_411, 14_421), "photo": (14_626 + 2_500, None)},
+        "eccv21": {"sketch": (12_684, 12_694), "photo": (10_453 + 2_100, None)},
+    }
+    on_sempcyc = totals("sketchy_ext", "sempcyc")  # the extended photos only
+    assert {split: domains["photo"][0] for split, domains in on_sempcyc.items()} == {
+        "sake25": 14_601, "sempcyc25": 14_626, "eccv21": 10_453}
+    extended = EXPECTED_COUNTS["sketchy_ext"]["sempcyc"].photo.total
+    assert extended == 73_002 and all(total <= extended for total in (14_601, 14_626, 10_453))
+    assert totals("tuberlin_ext", "sempcyc") == {"sake30": {"sketch": (2_400, None), "photo": (27_989, None)}}
+    assert 2_400 == 80 * len(load_split("tuberlin_ext", "sake30")[1])  # TU-Berlin's 80 sketches per class
+    assert totals("quickdraw_ext", "d2s") == {"d2s30": {"sketch": (92_291, None), "photo": (54_151, None)}}

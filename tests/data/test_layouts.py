@@ -34,7 +34,7 @@ def test_sake_layout_found(tmp_path):
         uniform_classes(["cat"]),
     )
     layout, sketch_dir, _ = find_layout("sketchy_ext", SKETCHY, tmp_path)
-    assert layout.name == "sake" and layout.extra_photo_dir == "256x256/photo/tx_000000000000"
+    assert layout.name == "sake" and layout.extra_photo_dir == "256x256/photo/tx_000000000000_ready"
     assert sketch_dir.name == "tx_000000000000_ready"
 
 

@@ -1,6 +1,7 @@
 """build_manifest on every layout (tiny trees) and on the real sketchy-mini; write/read round trip; errors."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +12,7 @@ from zsb.data.manifest import (
     COLUMNS, NOT_AN_IMAGE, UNREADABLE, Manifest, build_manifest, read_manifest, sidecar_path,
     write_manifest,
 )
-from zsb.data.registry import load_split
+from zsb.data.registry import get_benchmark, load_split
 from zsb.errors import ConfigError, DataError
 
 from .trees import make_tree, truncate, uniform_classes, write_image
@@ -57,7 +58,7 @@ def test_sake_layout_reads_both_photo_folders_and_keeps_photos_that_share_a_stem
     top = tmp_path / "Sketchy"
     make_tree(top, "256x256/sketch/tx_000000000000_ready", "EXTEND_image_sketchy_ready",
               uniform_classes(seen + unseen, sketches=["s.png"], photos=["ext_1.jpg", "n01.jpg", "n02.png"]))
-    make_tree(top, "256x256/sketch/tx_000000000000_ready", "256x256/photo/tx_000000000000",
+    make_tree(top, "256x256/sketch/tx_000000000000_ready", "256x256/photo/tx_000000000000_ready",
               uniform_classes(seen + unseen, sketches=["s.png"], photos=["n01.jpg", "n03.jpg"]))
     manifest = build_manifest("sketchy_ext", tmp_path, "sake25")
     assert manifest.layout == "sake" and manifest.skipped == []
@@ -65,15 +66,46 @@ def test_sake_layout_reads_both_photo_folders_and_keeps_photos_that_share_a_stem
     assert len(manifest.gallery()) == 25 * 5 and len(manifest.train()) == 100 * (5 + 1)
     names = manifest.gallery()["path"].map(lambda p: Path(p).parent.parent.name + "/" + Path(p).name)
     assert (names == "EXTEND_image_sketchy_ready/n01.jpg").sum() == 25
-    assert (names == "tx_000000000000/n01.jpg").sum() == 25
+    assert (names == "tx_000000000000_ready/n01.jpg").sum() == 25
     assert len(manifest.seen_classes) == 100 and len(manifest.unseen_classes) == 25
+
+
+def test_sake25_reads_sakes_release_first_and_every_run_records_its_gallery(tmp_path):
+    """With both Sketchy releases in one folder, sake25 reads SAKE's (its published gallery), the other splits the
+    first layout; without SAKE's release sake25 reads the SEM-PCYC one and its gallery record says so."""
+    from zsb.data.registry import SAKE_GALLERY, SEMPCYC_GALLERY
+    from zsb.run.stages import gallery_record
+
+    seen, unseen = load_split("sketchy_ext", "sake25")
+    every = uniform_classes(seen + unseen, sketches=["s.png"], photos=["p.jpg"])
+    top = tmp_path / "Sketchy"
+    make_tree(top, "sketch/tx_000000000000", "extended_photo", every)
+    make_tree(top, "256x256/sketch/tx_000000000000_ready", "EXTEND_image_sketchy_ready", every)
+    make_tree(top, "256x256/sketch/tx_000000000000_ready", "256x256/photo/tx_000000000000_ready", every)
+    layouts = {split: build_manifest("sketchy_ext", tmp_path, split, verify_images=False).layout
+               for split in ("sake25", "sempcyc25", "eccv21")}
+    assert layouts == {"sake25": "sake", "sempcyc25": "sempcyc", "eccv21": "sempcyc"}
+    sake = build_manifest("sketchy_ext", tmp_path, "sake25", verify_images=False)
+    assert len(sake.gallery()) == 25 * 2  # an extended and an original photo per class
+    assert gallery_record(sake) == {"name": SAKE_GALLERY, "split_standard": SAKE_GALLERY}
+    eccv21 = build_manifest("sketchy_ext", tmp_path, "eccv21", verify_images=False)
+    assert gallery_record(eccv21) == {"name": SEMPCYC_GALLERY, "split_standard": None}  # peers used both
+    assert "holds no SEM-PCYC / Doodle2Search release" in get_benchmark("sketchy_ext").gallery_note("sempcyc25", "sake")
+
+    shutil.rmtree(top / "256x256")
+    fallback = build_manifest("sketchy_ext", tmp_path, "sake25", verify_images=False)
+    assert fallback.layout == "sempcyc" and len(fallback.gallery()) == 25
+    record = gallery_record(fallback)
+    assert record["name"] == SEMPCYC_GALLERY and record["split_standard"] == SAKE_GALLERY
+    assert record["note"].startswith(f"the gallery is '{SEMPCYC_GALLERY}', not the '{SAKE_GALLERY}'")
+    assert "holds no SAKE release" in record["note"]
 
 
 def test_sake_layout_without_the_original_photos_is_a_clear_error(tmp_path):
     seen, unseen = load_split("sketchy_ext", "sake25")
     make_tree(tmp_path / "Sketchy", "256x256/sketch/tx_000000000000_ready", "EXTEND_image_sketchy_ready",
               uniform_classes(seen + unseen))
-    with pytest.raises(DataError, match="has no 256x256/photo/tx_000000000000 folder"):
+    with pytest.raises(DataError, match="has no 256x256/photo/tx_000000000000_ready folder"):
         build_manifest("sketchy_ext", tmp_path, "sake25")
 
 

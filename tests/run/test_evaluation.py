@@ -52,6 +52,7 @@ def test_a_gallery_image_that_fails_to_decode_is_dropped_and_counted(small_tree,
     assert record["other_flip"]["eval_hflip"] is True and record["eval_hflip"] is False
     assert set(record["other_flip"]["metrics"]) == set(record["metrics"])
     assert record["imagenet_overlap"]["photos_without_synset_id"] == len(gallery)
+    assert record["gallery"] == {"name": "mini: photo", "split_standard": None}  # which photos it retrieved among
 
 
 def test_binary_codes_are_fitted_on_seen_training_embeddings_only(tmp_path, synthetic_env, monkeypatch):

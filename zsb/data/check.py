@@ -10,7 +10,10 @@ what to do.
 
 Class names come from the split files: a split that lists both its seen and its unseen classes lists every class of
 the release (Sketchy 125, TU-Berlin 250, QuickDraw 110). Counts are only what the sources give; where a count is
-not known nothing is compared and the report says so.
+not known nothing is compared and the report says so. With ``--split`` (or for every split) the sketches and photos
+of the split's unseen classes, its queries and gallery, are compared with the peers' file lists where they are
+known: Sketchy's sake25, sempcyc25 and eccv21 (SAKE's zeroshot1 lists, on each layout's gallery), TU-Berlin's sake30
+(SAKE's zeroshot lists), QuickDraw's d2s30 (ZSE-SBIR's lists). TU-Berlin's sempcyc30 totals are not known.
 """
 
 from __future__ import annotations
@@ -103,6 +106,36 @@ _SKETCHY_ORIGINAL = Count(
     12_500, per_class=100,  # Sketchy's 12,500 photos: 100 of each of the 125 classes (reference README)
     source="Sketchy: 12,500 original photos, 100 per class",
 )
+SKETCHY_UNSEEN = {
+    # split: (sketches, extended photos) of its unseen classes in SAKE's zeroshot1 file lists (qliu24/SAKE,
+    # dataset/Sketchy/zeroshot1), which list every Sketchy sketch and extended photo once: sake25's are its query and
+    # gallery lists (15,229 sketches; 14,601 extended + 2,500 original photos = 17,101, the reference README), the
+    # others are summed from the lists' per-class counts.
+    "sake25": (15_229, 14_601),
+    "sempcyc25": (14_421, 14_626),
+    "eccv21": (12_694, 10_453),
+}
+SAKE_EXTRA_SKETCHES = 10
+"""SAKE's sketch lists hold 75,481 sketches, Sketchy 75,471: a split's unseen classes may hold up to this many
+sketches fewer than SAKE's lists count."""
+
+
+def _sketchy_unseen(original_photos: bool) -> dict[str, dict[str, Count]]:
+    """The known totals of the Sketchy splits' unseen classes on one layout: with the original photos (SAKE's
+    layout) the gallery holds each class's 100 originals besides its extended photos."""
+    totals = {}
+    for split, (sketches, extended) in SKETCHY_UNSEEN.items():
+        originals = 100 * len(get_benchmark("sketchy_ext").split(split).load()[1]) if original_photos else 0
+        what = f"{extended:,} extended + {originals:,} original photos" if originals else f"{extended:,} extended photos"
+        totals[split] = {
+            "sketch": Count(sketches - SAKE_EXTRA_SKETCHES, sketches,
+                            source=f"SAKE's zeroshot1 lists: {sketches:,} sketches, Sketchy up to "
+                                   f"{SAKE_EXTRA_SKETCHES} fewer"),
+            "photo": Count(extended + originals, source=f"SAKE's zeroshot1 lists: {what}"),
+        }
+    return totals
+
+
 _QUICKDRAW = ReleaseCounts(
     110,  # 30 unseen + 80 seen classes (quickdraw_d2s_unseen30.txt, quickdraw_zse_seen80.txt)
     # The whole release's totals are estimates (Doodle2Search: "about 330,000 sketches and 204,000 photos").
@@ -119,9 +152,11 @@ _QUICKDRAW = ReleaseCounts(
 
 EXPECTED_COUNTS: dict[str, dict[str, ReleaseCounts]] = {
     "sketchy_ext": {
-        "sempcyc": ReleaseCounts(125, _SKETCHY_SKETCHES, _SKETCHY_EXTENDED),
-        # SAKE's EXTEND_image_sketchy_ready holds the extended photos, 256x256/photo/tx_000000000000 the originals.
-        "sake": ReleaseCounts(125, _SKETCHY_SKETCHES, _SKETCHY_EXTENDED, extra_photo=_SKETCHY_ORIGINAL),
+        "sempcyc": ReleaseCounts(125, _SKETCHY_SKETCHES, _SKETCHY_EXTENDED, unseen=_sketchy_unseen(False)),
+        # SAKE's EXTEND_image_sketchy_ready holds the extended photos, 256x256/photo/tx_000000000000_ready the
+        # originals.
+        "sake": ReleaseCounts(125, _SKETCHY_SKETCHES, _SKETCHY_EXTENDED, extra_photo=_SKETCHY_ORIGINAL,
+                              unseen=_sketchy_unseen(True)),
     },
     "tuberlin_ext": {
         "sempcyc": ReleaseCounts(
@@ -130,6 +165,11 @@ EXPECTED_COUNTS: dict[str, dict[str, ReleaseCounts]] = {
             sketch=Count(20_000, per_class=80, source="TU-Berlin: 20,000 sketches, 80 per class"),
             # Extended photos (Zhang et al. 2016), as the peers' file lists count them (reference README).
             photo=Count(204_489, source="TU-Berlin Extended: 204,489 photos (the peers' file lists)"),
+            unseen={
+                # SAKE's zeroshot lists (qliu24/SAKE, dataset/TUBerlin/zeroshot): queries and gallery of its 30 classes.
+                "sake30": {"sketch": Count(2_400, source="SAKE's zeroshot query list: 2,400 sketches"),
+                           "photo": Count(27_989, source="SAKE's zeroshot gallery list: 27,989 photos")},
+            },
         ),
     },
     "quickdraw_ext": {"d2s": _QUICKDRAW, "final": _QUICKDRAW},
@@ -270,7 +310,8 @@ def check_data(
         benchmark: benchmark name (``zsb.data.registry.BENCHMARKS``).
         data_root: the release's folder, as for ``zsb reproduce`` (None only for "synthetic": its generated tree).
         split: the split whose classes must be on disk; None checks every split of the benchmark.
-        layout: force one of the benchmark's layouts by name; None takes the first one found.
+        layout: force one of the benchmark's layouts by name; None takes the first one found (for a split with a
+            standard gallery, the layout holding it first, as the manifest does).
         verify: decode every image file (``layouts.check_image``, the manifest's check); False counts files only.
         progress: show a progress bar while decoding.
         expected: what is known of the release; None reads :data:`EXPECTED_COUNTS`.
@@ -282,7 +323,8 @@ def check_data(
     split_names = [spec.split(split).name] if split is not None else list(spec.splits)
     try:
         root = spec.resolve_root(data_root)
-        found_layout, sketch_dir, photo_dir = find_layout(spec.name, spec.layouts, root, layout)
+        layouts = spec.layouts_for(split) if split is not None else spec.layouts
+        found_layout, sketch_dir, photo_dir = find_layout(spec.name, layouts, root, layout)
     except DataError as error:
         raise DataError(_one_line(str(error))) from error
     if expected is None:
@@ -551,7 +593,8 @@ def render_report(report: CheckReport, limit: int | None = 20) -> str:
     for split_name, key, found, count in report.split_totals:
         lines.append(
             f"  split '{split_name}', unseen classes: {found:,} {DOMAIN_LABELS[key]}; release: "
-            f"{count.describe_total()} [exact total] ({count.source})"
+            f"{count.describe_total()} [{'exact total' if count.total_max is None else 'total: the sources differ'}]"
+            f" ({count.source})"
         )
     lines.append(f"  splits checked: {', '.join(report.splits)}")
     for note in report.notes:

@@ -44,9 +44,12 @@ class Layout:
             or the ``container`` folder itself.
         extra_photo_dir: a second photo folder of per-class sub-folders whose images join the photo folder's (the
             gallery of the unseen classes, the training photos of the seen ones), or None. SAKE's Sketchy lists read
-            both ``256x256/photo/tx_000000000000`` (the 12,500 original Sketchy photos) and
+            both ``256x256/photo/tx_000000000000_ready`` (the 12,500 original Sketchy photos) and
             ``EXTEND_image_sketchy_ready`` (the 73,002 extended photos) and keep both copies of a photo that is in
             both folders: its ``zeroshot1`` gallery is 2,500 + 14,601 = 17,101 photos.
+        gallery: the name of the photo set this layout's gallery is drawn from, as results and published rows
+            (``zsb/report/literature.csv``, column ``gallery``) name it; empty: ``"<name>: <photo_dir>"``. Two
+            layouts holding the same photos under other folder names share one name.
     """
 
     name: str
@@ -55,6 +58,11 @@ class Layout:
     photo_dir: str
     container: str | None = None
     extra_photo_dir: str | None = None
+    gallery: str = ""
+
+    def gallery_name(self) -> str:
+        """The gallery's name (:attr:`gallery`, or ``"<name>: <photo_dir>"``)."""
+        return self.gallery or f"{self.name}: {self.photo_dir}"
 
     def top_folders(self, root: Path) -> list[Path]:
         """The folders that may be this release's top folder for a given data root, most specific first."""

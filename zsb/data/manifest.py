@@ -125,7 +125,8 @@ def build_manifest(
         verify_images: check that each kept image decodes (``layouts.check_image``: PNG CRCs, JPEG at 1/8 scale;
             about 0.2 ms per 256x256 file) and skip the ones that do not. Default True.
         layout: force one of the benchmark's layouts by name (when a folder holds several releases); None picks
-            the first layout found.
+            the first layout found, those holding the split's standard gallery first
+            (:meth:`zsb.data.registry.Benchmark.layouts_for`: SAKE's release for sake25).
         progress: show a progress bar over the image files.
         evaluate_on: ``"test"`` (train on every seen class, evaluate on the split's unseen classes) or
             ``"validation"`` (train on the seen classes but the validation classes, evaluate on those: no file in
@@ -150,7 +151,7 @@ def build_manifest(
     split_spec = spec.split(split)
     seen, unseen = split_spec.load()
     root = spec.resolve_root(data_root)
-    found_layout, sketch_dir, photo_dir = find_layout(spec.name, spec.layouts, root, layout)
+    found_layout, sketch_dir, photo_dir = find_layout(spec.name, spec.layouts_for(split_spec.name), root, layout)
     folders = {"sketch": _class_folders(sketch_dir), "photo": _class_folders(photo_dir)}
     extra_photo_dir = found_layout.extra_photo_folder(sketch_dir)
     extra_photos = _class_folders(extra_photo_dir) if extra_photo_dir is not None else {}

@@ -46,6 +46,9 @@ class Split:
         protocol: the metrics the split's literature reports, each with the AP variant the peers' code computes
             (names as in :mod:`zsb.metrics`: "mAP@all" is exact AP, "mAP@all (voc)" SAKE's interpolated AP), or
             None for the benchmark's own.
+        gallery: the gallery (:meth:`Layout.gallery_name`) that the split's published results were measured on,
+            where one release defines it, or None. A benchmark that has a layout with this gallery reads that
+            layout first for this split (:meth:`Benchmark.layouts_for`).
     """
 
     name: str
@@ -53,6 +56,7 @@ class Split:
     unseen_file: str | None = None
     seen_file: str | None = None
     protocol: tuple[str, ...] | None = None
+    gallery: str | None = None
 
     def load(self) -> tuple[list[str] | None, list[str]]:
         """(seen classes or None, unseen classes), canonical names, sorted."""
@@ -113,6 +117,37 @@ class Benchmark:
         than the benchmark's)."""
         return tuple(dict.fromkeys(name.split(" (")[0] for name in self.protocol(split)))
 
+    def layout(self, name: str) -> Layout:
+        """The benchmark's layout of that name; ConfigError listing the valid names otherwise."""
+        by_name = {layout.name: layout for layout in self.layouts}
+        if name not in by_name:
+            raise ConfigError(f"unknown layout '{name}' for benchmark '{self.name}'; valid layouts: {', '.join(by_name)}")
+        return by_name[name]
+
+    def standard_gallery(self, split: str | None = None) -> str | None:
+        """The gallery the split's published results use (:attr:`Split.gallery`) when one of this benchmark's
+        layouts holds it, else None (any layout's gallery is the split's, or none is)."""
+        gallery = self.split(split).gallery
+        return gallery if any(layout.gallery_name() == gallery for layout in self.layouts) else None
+
+    def layouts_for(self, split: str | None = None) -> tuple[Layout, ...]:
+        """The layouts in the order a data root is searched for the split: those holding the split's standard
+        gallery first (SAKE's for sake25, where a folder holds both Sketchy releases), then the others in order."""
+        gallery = self.standard_gallery(split)
+        return tuple(sorted(self.layouts, key=lambda layout: layout.gallery_name() != gallery))
+
+    def gallery_note(self, split: str | None, layout: str) -> str | None:
+        """Why a run of the split on ``layout`` is not measured on the split's standard gallery, or None when it
+        is (or the split has none)."""
+        standard = self.standard_gallery(split)
+        used = self.layout(layout).gallery_name()
+        if standard is None or used == standard:
+            return None
+        standard_layout = next(candidate for candidate in self.layouts if candidate.gallery_name() == standard)
+        return (f"the gallery is '{used}', not the '{standard}' that the published results of split "
+                f"'{self.split(split).name}' use: the data root holds no {standard_layout.description} "
+                f"({standard_layout.expected()}), so no published result of that gallery is set beside it")
+
     def resolve_root(self, data_root: str | Path | None) -> Path:
         """The data root to read: the given one, or the generated synthetic data when allowed and none is given."""
         if data_root is not None:
@@ -149,12 +184,19 @@ def _check_disjoint(split: str, seen: list[str] | None, unseen: list[str]) -> No
         raise DataError(f"split '{split}' lists these classes as both seen and unseen: {', '.join(overlap)}")
 
 
+SEMPCYC_GALLERY = "sem-pcyc: extended_photo"
+"""Sketchy's extended photos only: SEM-PCYC's ``extended_photo`` (Doodle2Search reads the same photos as
+``EXTEND_image_sketchy``)."""
+SAKE_GALLERY = "sake: 256x256/photo + EXTEND_image_sketchy_ready"
+"""SAKE's Sketchy gallery: the original photos and the extended photos of a class, both (its photo lists)."""
+
 _SKETCHY_SPLITS = {
     "sempcyc25": Split(
         "sempcyc25",
         "SEM-PCYC (Dutta & Akata 2019) random 25 unseen classes, numpy seed 0; seen = the other 100",
         unseen_file="sketchy_sempcyc_seed0_unseen25.txt",
         protocol=("mAP@all", "P@100"),  # SEM-PCYC's code: scikit-learn's exact AP
+        gallery=SEMPCYC_GALLERY,  # SEM-PCYC's code: the extended photos
     ),
     "sake25": Split(
         "sake25",
@@ -162,6 +204,7 @@ _SKETCHY_SPLITS = {
         unseen_file="sketchy_sake_zeroshot1_unseen25.txt",
         seen_file="sketchy_sake_zeroshot1_seen100.txt",
         protocol=("mAP@all (voc)", "P@100"),  # SAKE, DSN, TCN, ZSE-SBIR: SAKE's interpolated AP
+        gallery=SAKE_GALLERY,  # SAKE's zeroshot1 photo lists: 17,101 photos from both of its photo folders
     ),
     "eccv21": Split(
         "eccv21",
@@ -176,6 +219,9 @@ _SKETCHY_SPLITS = {
     ),
 }
 
+QUICKDRAW_GALLERY = "doodle2search: images"
+"""QuickDraw Extended's photos, under either folder name (Doodle2Search reads them as ``EXTEND_image_quickdraw``)."""
+
 _MINI_LAYOUT = Layout("mini", "one folder per domain", "sketch", "photo")
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -189,6 +235,7 @@ BENCHMARKS: dict[str, Benchmark] = {
                 "sketch/tx_000000000000",
                 "extended_photo",
                 container="Sketchy",
+                gallery=SEMPCYC_GALLERY,
             ),
             Layout(
                 "sake",
@@ -196,7 +243,8 @@ BENCHMARKS: dict[str, Benchmark] = {
                 "256x256/sketch/tx_000000000000_ready",
                 "EXTEND_image_sketchy_ready",
                 container="Sketchy",
-                extra_photo_dir="256x256/photo/tx_000000000000",
+                extra_photo_dir="256x256/photo/tx_000000000000_ready",  # the folder SAKE's photo lists name
+                gallery=SAKE_GALLERY,
             ),
         ),
         splits=_SKETCHY_SPLITS,
@@ -206,7 +254,9 @@ BENCHMARKS: dict[str, Benchmark] = {
     "tuberlin_ext": Benchmark(
         name="tuberlin_ext",
         description="TU-Berlin Extended: 20,000 sketches and 204,489 photos of 250 classes",
-        layouts=(Layout("sempcyc", "SEM-PCYC / SAKE release", "sketches", "images", container="TU-Berlin"),),
+        # One photo folder: SEM-PCYC's, SAKE's and zsb's galleries are every photo of the unseen classes.
+        layouts=(Layout("sempcyc", "SEM-PCYC / SAKE release", "sketches", "images", container="TU-Berlin",
+                        gallery="tu-berlin: images"),),
         splits={
             "sempcyc30": Split(
                 "sempcyc30",
@@ -229,13 +279,15 @@ BENCHMARKS: dict[str, Benchmark] = {
         name="quickdraw_ext",
         description="QuickDraw Extended (Doodle2Search): 330,000 sketches and 204,000 photos of 110 classes",
         layouts=(
-            Layout("d2s", "Doodle2Search release", "sketches", "images", container="QuickDraw"),
+            Layout("d2s", "Doodle2Search release", "sketches", "images", container="QuickDraw",
+                   gallery=QUICKDRAW_GALLERY),
             Layout(
                 "final",
                 "Doodle2Search release, original folder names",
                 "QuickDraw_sketches_final",
                 "QuickDraw_images_final",
                 container="QuickDraw",
+                gallery=QUICKDRAW_GALLERY,
             ),
         ),
         splits={

@@ -90,7 +90,8 @@ def relative_run_path(run_dir: Path, target: Path) -> str:
 def results_markdown(results_root: Path) -> str:
     """The README's results section: per benchmark with a published run, the fine-tuned model against the frozen
     ImageNet features in the split's protocol columns (the AP variant in each header), the ablation table, the
-    ImageNet-1k overlap of the evaluation classes and the published results measured the same way."""
+    ImageNet-1k overlap of the evaluation classes and the published results measured the same way (on the same
+    gallery: a run that is not on its split's standard gallery says so, :func:`zsb.run.stages.gallery_record`)."""
     if not Path(results_root).is_dir():
         raise ZSBError(f"results folder {results_root} does not exist; run `zsb reproduce` first, or pass --results")
     parts = []
@@ -118,6 +119,7 @@ def benchmark_markdown(bench_dir: Path, results_root: Path | None = None) -> lis
     protocol = list(benchmark.protocol(split))
     evaluated_on = metrics.get("evaluated_on", "test")
     failed = metrics.get("failed_images", {})
+    gallery = metrics.get("gallery") or only_gallery(benchmark)
     machine = config.get("machine", {})
     where = f" on {machine['gpu'] if 'gpu' in machine else machine.get('cpu', 'an unrecorded CPU')}" if machine else ""
     name = bench_dir.relative_to(results_root).as_posix() if results_root else bench_dir.name
@@ -125,6 +127,7 @@ def benchmark_markdown(bench_dir: Path, results_root: Path | None = None) -> lis
         f"**{name}** (split `{split}`, evaluated on its {evaluated_on} classes; {p['backbone']} at "
         f"{p['image_size']} px, trained in {p.get('precision', 'fp32')}; {metrics['num_queries']} queries x "
         f"{metrics['num_gallery']} gallery photos"
+        + (f" (`{gallery['name']}`)" if "name" in gallery else "")
         + (f" ({failed['queries']} + {failed['gallery']} unreadable images left out)" if sum(failed.values()) else "")
         + f", chance mAP {metrics['chance_mAP']:.3f}; {training_time(bench_dir) or 'evaluated'}{where}, commit "
         f"`{(config.get('git_commit') or 'unknown')[:12]}`; stages {timing.get('seconds', float('nan')) / 60:.1f} "
@@ -166,20 +169,33 @@ def benchmark_markdown(bench_dir: Path, results_root: Path | None = None) -> lis
         summary = overlap_summary(metrics["imagenet_overlap"], p)
         parts.append("ImageNet-1k overlap of the evaluation classes (the teacher, and with it the knowledge loss, has "
                      f"seen ImageNet-1k; the rule is in Benchmarks and data): {overlap_sentence(summary)}.\n")
-    published = comparable_rows(p["benchmark"], split, tuple(protocol))
+    if gallery.get("note"):
+        parts.append(f"Gallery: {gallery['note']}.\n")
+    published = comparable_rows(p["benchmark"], split, tuple(protocol), gallery.get("name"))
     if evaluated_on != "test":
         parts.append("Published results: none is shown beside a validation-class evaluation.\n")
     elif published.empty:
+        measured = (f"benchmark `{p['benchmark']}`, split `{split}`, "
+                    f"{', '.join(metric_header(m) for m in protocol)}, "
+                    + (f"gallery `{gallery['name']}`" if "name" in gallery else "a gallery this run does not record"))
         parts.append(
-            f"Published results: none is measured like this run (benchmark `{p['benchmark']}`, split `{split}`, "
-            f"{', '.join(metric_header(m) for m in protocol)}), so none is shown"
+            f"Published results: none is measured like this run ({measured}), so none is shown"
             + ("" if p["benchmark"].endswith("_ext") else f" ({benchmark.description}: no paper reports on it)")
             + ".\n"
         )
     else:
-        parts.append("Published results measured the same way (benchmark, split, metric and AP variant):\n")
+        parts.append(f"Published results measured the same way (benchmark, split, metric and its variant, gallery "
+                     f"`{gallery['name']}`):\n")
         parts.append(protocol_table(published, "method", protocol, leading=("backbone",)) + "\n")
     return parts
+
+
+def only_gallery(benchmark) -> dict:
+    """The gallery of a run whose ``metrics.json`` does not name it: ``{"name": ...}`` when every layout of the
+    benchmark reads the same photos (sketchy_mini, TU-Berlin, QuickDraw), else ``{}`` (not known: no published row
+    is matched)."""
+    names = {layout.gallery_name() for layout in benchmark.layouts}
+    return {"name": names.pop()} if len(names) == 1 else {}
 
 
 def training_time(bench_dir: Path) -> str:

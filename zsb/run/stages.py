@@ -209,8 +209,8 @@ def embeddings(run: Run, which: str) -> dict[str, torch.Tensor]:
 
 def evaluate(run: Run, which: str = "trained") -> dict[str, float]:
     """Retrieval metrics of the evaluation sketches against the evaluation photos; writes metrics.json (every
-    metric and AP variant, the protocol's columns named, failed images, the ImageNet-1k overlap) and the
-    per-query and per-class tables."""
+    metric and AP variant, the protocol's columns named, the gallery used (:func:`gallery_record`), failed images,
+    the ImageNet-1k overlap) and the per-query and per-class tables."""
     features = embeddings(run, which)
 
     def retrieval(queries: torch.Tensor, gallery: torch.Tensor):
@@ -234,6 +234,7 @@ def evaluate(run: Run, which: str = "trained") -> dict[str, float]:
         "split": split,
         "evaluated_on": run.cfg.evaluate_on,
         "protocol": run.protocol,
+        "gallery": gallery_record(run.manifest),
         "num_queries": int(len(features["queries"])),
         "num_gallery": int(len(features["gallery"])),
         "failed_images": {"queries": int(features["queries_failed"]), "gallery": int(features["gallery_failed"])},
@@ -251,6 +252,17 @@ def evaluate(run: Run, which: str = "trained") -> dict[str, float]:
         record["other_flip"] = {"eval_hflip": not run.cfg.eval_hflip, "metrics": other}
     atomic_write_json(run.folder.metrics_path(which), record)
     return summary
+
+
+def gallery_record(manifest: Manifest) -> dict[str, Any]:
+    """Which gallery a run evaluated on (``metrics.json``'s ``gallery``): its name (the layout's,
+    :meth:`zsb.data.layouts.Layout.gallery_name`), the split's standard gallery where it has one, and, when the two
+    differ, a note saying so (published results are then matched to the gallery used, never to the standard)."""
+    benchmark = get_benchmark(manifest.benchmark)
+    record = {"name": benchmark.layout(manifest.layout).gallery_name(),
+              "split_standard": benchmark.standard_gallery(manifest.split)}
+    note = benchmark.gallery_note(manifest.split, manifest.layout)
+    return {**record, "note": note} if note else record
 
 
 def evaluated(run: Run) -> dict[str, float]:
