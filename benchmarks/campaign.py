@@ -44,6 +44,8 @@ PUBLISHED = Path("results/sketchy_mini/campaign/runs")
 """Where each split's small files are committed, relative to the repository."""
 README = PUBLISHED.parent / "README.md"
 FIGURE = PUBLISHED.parent / "gains.png"
+EXPLORATORY = (PUBLISHED.parent / "knowledge_by_class.csv", PUBLISHED.parent / "knowledge_by_overlap.png")
+"""The exploratory analysis's table (one row per test class) and figure, written by ``summary --write``."""
 """The gains of every split side by side (:func:`zsb.report.viz.plot_gains_by_split`), drawn by ``summary --write``."""
 MARKERS = ("<!-- campaign:summary:start -->", "<!-- campaign:summary:end -->")
 """What ``summary --write`` replaces in :data:`README` and in the project's README: the text between these lines."""
@@ -237,12 +239,13 @@ def still_to_train(split: str, done: set[tuple[str, str, int]]) -> str:
     return "; ".join(f"{variant} (seeds {', '.join(map(str, seeds))})" for variant, seeds in left.items() if seeds)
 
 
-def summaries(published: Path) -> tuple[str, str]:
+def summaries(published: Path, by_class=None) -> tuple[str, str]:
     """The campaign's state in markdown, from the files under ``published``: the campaign README's part (a section
     per split with its runs, the claims judged by the analysis plan, what is left) and the project README's short
-    version (the full method per split, one sentence per claim)."""
+    version (the full method per split, one sentence per claim); ``by_class``: the exploratory per-class table
+    (:func:`zsb.report.claims.knowledge_by_class`), computed here when not given."""
     from zsb.metrics import metric_header
-    from zsb.report.claims import claims_markdown, judge, project_markdown
+    from zsb.report.claims import claims_markdown, exploratory_markdown, judge, knowledge_by_class, project_markdown
 
     done = done_runs(published)
     sections, rows = [], {}
@@ -258,6 +261,9 @@ def summaries(published: Path) -> tuple[str, str]:
         *sections,
         "### The paper's claims, judged by the analysis plan",
         claims_markdown(judgement, FIGURE.name),
+        "### Beyond the paper's claims: the knowledge loss and the teacher's ImageNet-1k overlap (exploratory)",
+        exploratory_markdown(knowledge_by_class(published, DATA_ROOT) if by_class is None else by_class,
+                             EXPLORATORY[1].name),
         *(left if runs_left else [f"### Every planned run is done ({len(PLAN)} of {len(PLAN)})"]),
     ])
     so_far = f"{len(PLAN) - runs_left} of {len(PLAN)} planned runs so far" if runs_left else \
@@ -316,8 +322,14 @@ def main() -> int:
                            help=f"write them into {README} and README.md, between their markers")
     args = parser.parse_args()
     if args.command == "summary":
-        campaign, project = summaries(REPO / PUBLISHED)
+        from zsb.io import atomic_write_text
+        from zsb.report.claims import knowledge_by_class, plot_knowledge_by_overlap
+
+        by_class = knowledge_by_class(REPO / PUBLISHED, DATA_ROOT)
+        campaign, project = summaries(REPO / PUBLISHED, by_class)
         if args.write:
+            atomic_write_text(REPO / EXPLORATORY[0], by_class.to_csv(index=False, float_format="%.6f"))
+            plot_knowledge_by_overlap(by_class, REPO / EXPLORATORY[1])
             write_between_markers(REPO / README, MARKERS, campaign)
             write_between_markers(REPO / "README.md", MARKERS, project)
             draw_gains(REPO / PUBLISHED, REPO / FIGURE)

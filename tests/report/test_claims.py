@@ -120,3 +120,36 @@ def test_one_seed_has_no_detectable_gain_and_says_so(tmp_path):
     assert math.isnan(comparison.detectable)
     if comparison.verdict == "not shown":
         assert "| not shown | unknown (1 seed) |" in claims.comparisons_table(judgement)
+
+
+SKETCHY_MINI = __import__("pathlib").Path(__file__).resolve().parents[3] / "shared" / "data" / "sketchy-mini"
+
+
+def test_the_knowledge_gain_per_class_is_each_classes_paired_mean_beside_its_overlap(tmp_path):
+    from zsb.data.imagenet import split_overlap
+
+    rng = np.random.default_rng(3)
+    names = ["bat", "cabin", "cow", "dolphin", "songbird"]  # eccv21 test classes
+    full = {s: values(rng, 0.5) for s in (0, 1)}
+    other = {s: values(rng, 0.49) for s in (0, 1)}
+    for s in (0, 1):
+        write_run(tmp_path, "eccv21", "full", s, full[s])
+        write_run(tmp_path, "eccv21", "no_knowledge", s, other[s])
+    table = claims.run_folder(tmp_path / "eccv21", "full", 0).table("per_class_ap").with_suffix(".csv")
+    table.parent.mkdir(parents=True)
+    pd.DataFrame({"class_name": names, "label": range(5)}).to_csv(table, index=False)
+    by_class = claims.knowledge_by_class(tmp_path, SKETCHY_MINI)
+    categories = split_overlap("sketchy_mini", SKETCHY_MINI, "eccv21")
+    assert list(by_class["class_name"]) == names and set(by_class["split"]) == {"eccv21"}
+    for row in by_class.itertuples():
+        members = CLASSES == names.index(row.class_name)
+        assert row.gain == pytest.approx(np.mean([full[s][members] - other[s][members] for s in (0, 1)]))
+        assert row.low <= row.gain <= row.high and row.category == categories[row.class_name]
+    by_category = claims.knowledge_by_category(by_class)
+    for row in by_category.itertuples():
+        assert row.gain == pytest.approx(by_class.loc[by_class["category"] == row.category, "gain"].mean())
+        assert row.classes == (by_class["category"] == row.category).sum()
+    text = claims.exploratory_markdown(by_class, "k.png")
+    assert "**Exploratory, not a claim.**" in text and "](k.png)" in text
+    figure = claims.plot_knowledge_by_overlap(by_class, tmp_path / "k.png")
+    assert figure.axes and (tmp_path / "k.png").stat().st_size

@@ -339,7 +339,6 @@ def plot_claims(judgement: Judgement, path: str | Path | None = None):
     import matplotlib.pyplot as plt
 
     from zsb.metrics import metric_header
-    from zsb.report.viz import save_figure
 
     colours = {"supported": "#1b7837", "contradicted": "#b2182b", "not shown": "#777777"}
     variants = [v for claim in CLAIMS for v in claim.variants if claim.splits == SPLITS]
@@ -366,7 +365,7 @@ def plot_claims(judgement: Judgement, path: str | Path | None = None):
                  "pairs (hollow dot: 1); dashed: claim 3's margin", fontsize=9)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     if path is not None:
-        save_figure(fig, path)
+        save_figure_to(fig, path)
     return fig
 
 
@@ -374,3 +373,120 @@ def check_runs(runs: Path) -> None:
     """Refuse a folder that holds none of the splits' run folders."""
     if not any((runs / split).is_dir() for split in SPLITS):
         raise DataError(f"{runs} holds none of the split folders {', '.join(SPLITS)}: give the campaign's runs/ folder.")
+
+
+# --- beyond the paper's claims (exploratory) ----------------------------------------------------------------------
+
+EXPLORATORY_VARIANT = "no_knowledge"
+"""The exploratory analysis: the knowledge loss's gain per test class."""
+
+
+def knowledge_by_class(runs: Path, data_root: str | Path) -> pd.DataFrame:
+    """Exploratory: for every test class of every split, the paired gain of the full method over ``no_knowledge``
+    (mean over the seeds both have and the class's queries) with a 95% interval resampling seeds and the class's
+    queries, beside the class's ImageNet-1k overlap (:func:`zsb.data.imagenet.overlap_table`). One row per
+    (split, class)."""
+    from zsb.data.imagenet import overlap_table
+
+    overlap = None
+    rows = []
+    for split in SPLITS:
+        gains, classes, seeds = paired_gains(runs / split, split, EXPLORATORY_VARIANT)
+        names_path = run_folder(runs / split, "full", 0).table("per_class_ap").with_suffix(".csv")
+        if not seeds or not names_path.is_file():
+            continue
+        names = pd.read_csv(names_path)
+        name_of = dict(zip(names["label"], names["class_name"]))
+        for label in np.unique(classes):
+            members = classes == label
+            gain = stats.hierarchical_bootstrap(gains[:, members], classes[members], resamples=RESAMPLES,
+                                                seed=BOOTSTRAP_SEED)
+            if overlap is None:
+                overlap = overlap_table(BENCHMARK, data_root, list(SPLITS)).set_index(["split", "class_name"])
+            facts = overlap.loc[(split, name_of[label])]
+            rows.append({"split": split, "class_name": name_of[label], "category": facts["category"],
+                         "photos_in_imagenet1k": int(facts["photos_in_imagenet1k"]), "photos": int(facts["photos"]),
+                         "seeds": len(seeds), "gain": gain.estimate, "low": gain.low, "high": gain.high})
+    return pd.DataFrame(rows)
+
+
+def knowledge_by_category(by_class: pd.DataFrame) -> pd.DataFrame:
+    """Exploratory: per overlap category, the number of (split, class) pairs, the mean of their gains and its 95%
+    interval resampling whole classes (the pairs) with replacement within the category."""
+    from zsb.data.imagenet import OVERLAP_CATEGORIES
+
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    rows = []
+    for category in OVERLAP_CATEGORIES:
+        gains = by_class.loc[by_class["category"] == category, "gain"].to_numpy()
+        if len(gains) == 0:
+            continue
+        means = gains[rng.integers(0, len(gains), size=(RESAMPLES, len(gains)))].mean(axis=1)
+        low, high = np.percentile(means, [2.5, 97.5])
+        rows.append({"category": category, "classes": len(gains), "gain": gains.mean(), "low": low, "high": high})
+    return pd.DataFrame(rows)
+
+
+def exploratory_markdown(by_class: pd.DataFrame, figure: str) -> str:
+    """The exploratory section: the question, the per-category table, the figure and what they can carry."""
+    if by_class.empty:
+        return "Not run yet."
+    by_category = knowledge_by_category(by_class)
+    seeds = sorted(set(by_class["seeds"]))
+    table = ["| ImageNet-1k overlap of the class | (split, class) pairs | mean gain of the knowledge loss [95%, "
+             "resampling classes] |", "|---|---|---|",
+             *(f"| {row.category} | {row.classes} | {signed(row.gain)} {interval_text(row.low, row.high)} |"
+               for row in by_category.itertuples())]
+    return "\n\n".join([
+        ("**Exploratory, not a claim.** Does the precomputed knowledge help most where the teacher does not know the "
+         "class, or where it does? For every test class of the three splits, the gain of the full method over "
+         f"`{EXPLORATORY_VARIANT}` on its split's headline metric (mean over the seed pairs, "
+         f"{'/'.join(map(str, seeds))} per split, and the class's queries; the class's interval resamples seeds and "
+         "queries), grouped by the class's overlap with ImageNet-1k (wholly, partly, concept only, none: "
+         "`zsb.data.imagenet`). No test was planned for it: read the intervals, nothing more."),
+        "\n".join(table),
+        f"![The knowledge loss's gain per test class, by the class's overlap with ImageNet-1k]({figure})",
+        "Per class: `knowledge_by_class.csv` beside this README.",
+    ])
+
+
+def plot_knowledge_by_overlap(by_class: pd.DataFrame, path: str | Path | None = None):
+    """Exploratory: each (split, class) pair's knowledge gain with its interval, one column per overlap category,
+    coloured by split; the category's mean with its interval over classes in black."""
+    import matplotlib.pyplot as plt
+
+    from zsb.data.imagenet import OVERLAP_CATEGORIES
+
+    by_category = knowledge_by_category(by_class).set_index("category")
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    colours = dict(zip(SPLITS, ("#1f77b4", "#d62728", "#2ca02c")))
+    rng = np.random.default_rng(0)
+    for x, category in enumerate(OVERLAP_CATEGORIES):
+        rows = by_class[by_class["category"] == category]
+        offsets = rng.uniform(-0.25, 0.25, len(rows))
+        for offset, row in zip(offsets, rows.itertuples()):
+            ax.plot([x + offset] * 2, [row.low, row.high], color=colours[row.split], lw=0.8, alpha=0.5)
+            ax.plot(x + offset, row.gain, "o", ms=3.5, color=colours[row.split])
+        if category in by_category.index:
+            summary = by_category.loc[category]
+            ax.plot([x + 0.33] * 2, [summary["low"], summary["high"]], color="black", lw=2.5)
+            ax.plot(x + 0.33, summary["gain"], "D", color="black", ms=5)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(range(len(OVERLAP_CATEGORIES)),
+                  [f"{c}\n({int(by_category.loc[c, 'classes']) if c in by_category.index else 0} classes)"
+                   for c in OVERLAP_CATEGORIES])
+    ax.set_ylabel("gain of full over no_knowledge\n(split's headline metric)")
+    handles = [plt.Line2D([], [], marker="o", ls="", color=colour, label=split) for split, colour in colours.items()]
+    ax.legend(handles=[*handles, plt.Line2D([], [], marker="D", ls="", color="black", label="category mean")],
+              fontsize=8, frameon=False, loc="upper right")
+    ax.set_title("Exploratory: the knowledge loss's gain per test class, by ImageNet-1k overlap", fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        save_figure_to(fig, path)
+    return fig
+
+
+def save_figure_to(fig, path: str | Path) -> None:
+    from zsb.report.viz import save_figure
+
+    save_figure(fig, path)
