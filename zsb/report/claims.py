@@ -430,7 +430,7 @@ def knowledge_by_category(by_class: pd.DataFrame) -> pd.DataFrame:
 def exploratory_markdown(by_class: pd.DataFrame, figure: str) -> str:
     """The exploratory section: the question, the per-category table, the figure and what they can carry."""
     if by_class.empty:
-        return "Not run yet."
+        return "No per-class table: the full method and no_knowledge have no common seed with a per-class table yet."
     by_category = knowledge_by_category(by_class)
     seeds = sorted(set(by_class["seeds"]))
     table = ["| ImageNet-1k overlap of the class | (split, class) pairs | mean gain of the knowledge loss [95%, "
