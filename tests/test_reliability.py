@@ -424,7 +424,8 @@ def test_12_disk_full_while_publishing_keeps_the_previous_results(cli, tmp_path,
     before = {name: data for name, data in snapshot(published).items() if not name.startswith("runs/")}
 
     monkeypatch.setattr(shutil, "copyfile", enospc_after(2))
-    code, out, err = cli("reproduce", "--results", results, "--run-id", "a", "--no-progress", *sets(SYNTHETIC))
+    code, out, err = cli("reproduce", "--results", results, "--run-id", "a", "--no-progress", "--publish",
+                         *sets(SYNTHETIC))
     assert out.count("up to date, skipped") == 6
     assert_user_error(code, err, f"publishing {run} to {published} failed: No space left on device",
                       "the previously published files are unchanged", "Free some disk space",
@@ -433,7 +434,8 @@ def test_12_disk_full_while_publishing_keeps_the_previous_results(cli, tmp_path,
     assert not [p.name for p in published.iterdir() if p.name.startswith(".")]  # no temporary file or folder left
 
     monkeypatch.undo()  # space freed: the same command publishes
-    code, _, err = cli("reproduce", "--results", results, "--run-id", "a", "--no-progress", *sets(SYNTHETIC))
+    code, _, err = cli("reproduce", "--results", results, "--run-id", "a", "--no-progress", "--publish",
+                       *sets(SYNTHETIC))
     assert code == 0, err
     assert published.joinpath("metrics.json").read_bytes() == run.joinpath("metrics.json").read_bytes()
 

@@ -342,6 +342,20 @@ def test_bad_inputs_are_one_line_errors_with_status_2(trained, photos, sketches,
     assert expected in err
 
 
+def test_a_folder_named_benchmark_is_never_shadowed_by_the_test_gallery(trained, photos, sketches, tmp_path,
+                                                                         monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(photos, tmp_path / "benchmark")
+    args = ["search", str(sketches["gray"]), "--model", str(trained.dir), "--out", str(tmp_path / "out"),
+            "--no-progress", "--gallery"]
+    assert main([*args, "benchmark"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pass ./benchmark to search that folder" in err
+    assert main([*args, "./benchmark"]) == 0
+    table = pd.read_csv(tmp_path / "out" / "gray_ranked.csv")
+    assert all(path.startswith("benchmark/") for path in table["path"])  # the folder's photos, not the run's
+
+
 def test_search_notebook_runs_headless_with_a_sketch_file(trained, photos, sketches, tmp_path, synthetic_env):
     import nbformat
 

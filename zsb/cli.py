@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         "reproduce",
         help="run the stage notebooks 01..06 for one benchmark (default: the embedded synthetic benchmark)",
         description="Run data prep, knowledge, training, evaluation, t-SNE and ablation notebooks with papermill "
-        "into results/<benchmark>/runs/<run_id>/, then copy tables and figures to results/<benchmark>/.",
+        "into results/<benchmark>/runs/<run_id>/ and report the headline numbers beside the published ones; "
+        "nothing outside the run folder is written unless --publish is given.",
     )
     rep.add_argument("--benchmark", default="synthetic",
                      help="synthetic | sketchy_mini | sketchy_ext | tuberlin_ext | quickdraw_ext (default: synthetic)")
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--force", action="store_true", help="rerun stages even when their outputs are up to date")
     rep.add_argument("--kernel", default="python3", help="Jupyter kernel that executes the notebooks")
     rep.add_argument("--no-progress", action="store_true", help="turn progress bars off")
+    rep.add_argument("--publish", action="store_true",
+                     help="when every stage is done, copy the run's tables and figures to results/<benchmark>/ and "
+                          "regenerate the README's results table (a finished run publishes without rerunning)")
 
     tab = commands.add_parser("tables", help="regenerate the README's results table from results/")
     tab.add_argument("--results", default="results")
@@ -213,7 +217,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     stages = tuple(s.strip() for s in args.stages.split(",")) if args.stages else tuple(STAGES)
     benchmark = overrides.pop("benchmark", args.benchmark)
     reproduce(benchmark, overrides, stages=stages, run_id=args.run_id, results_root=args.results,
-              force=args.force, kernel=args.kernel)
+              force=args.force, kernel=args.kernel, publish_results=args.publish)
     return 0
 
 
