@@ -105,11 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sea.add_argument("queries", nargs="+", metavar="QUERY", help="sketch files: PNG or JPEG, any size, grayscale, RGB "
                      "or RGBA (transparent pixels become white)")
-    sea.add_argument("--model", required=True, type=Path, metavar="RUN_DIR",
+    sea.add_argument("--model", type=Path, metavar="RUN_DIR",
                      help="a finished run folder (its config.json and checkpoints/last.pt), or a folder made by "
-                          "zsb export")
+                          "zsb export (default: the published model results/sketchy_mini/model, else the run of "
+                          "zsb reproduce --benchmark sketchy_mini)")
     sea.add_argument("--gallery", required=True, metavar="FOLDER",
-                     help="folder of .jpg/.jpeg/.png photos, searched recursively; 'benchmark': the run's own test "
+                     help="folder of .jpg/.jpeg/.png photos, searched recursively; 'benchmark': the model's own test "
                           "gallery (a folder named so: ./benchmark)")
     sea.add_argument("--top", type=int, default=10, help="photos listed and shown per query (default: 10)")
     sea.add_argument("--out", type=Path, default=Path("search_out"), help="output folder (default: ./search_out)")
@@ -188,10 +189,10 @@ def _data_fetch(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from zsb.search import check_request, index_gallery, load_searcher, search, write_results
+    from zsb.search import check_request, default_model, index_gallery, load_searcher, search, write_results
 
     check_request(args.queries, args.top)
-    searcher = load_searcher(args.model, progress=not args.no_progress)
+    searcher = load_searcher(args.model or default_model(), progress=not args.no_progress)
     gallery = index_gallery(searcher, args.gallery, args.index, exclude=[args.out])
     results = search(searcher, gallery, args.queries, args.top)
     written = iter(write_results(results, args.out))

@@ -79,6 +79,8 @@ SAVE_INTERVAL_S = 20.0
 FP16_MARGIN = 4e-3
 """Candidates: every photo whose fp16 similarity is within this of the top-th best (fp16 rounds a cosine in
 [-1, 1] by at most 2.5e-4, so none of the exact top is missed)."""
+PUBLISHED_MODEL = Path("results") / "sketchy_mini" / "model"
+"""The model published with zsb (a ``zsb export`` folder), relative to the checkout: the default ``--model``."""
 PAD_LINE_WIDTH = 3
 """The drawing pad's pen, in canvas pixels (the pad is 256 x 256, as Sketchy's sketches)."""
 
@@ -178,6 +180,24 @@ def read_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, ... depending on the damage
         raise DataError(f"{what} {path} is not an image that can be read ({type(e).__name__}: {e}); pass a PNG or "
                         "JPEG image.") from e
+
+
+def default_model() -> Path:
+    """The model ``zsb search`` uses when none is named, looked up from the working directory (the zsb checkout):
+    the published model (:data:`PUBLISHED_MODEL`), else the finished run of ``zsb reproduce --benchmark
+    sketchy_mini`` with its defaults; a ConfigError saying what to do when neither is there."""
+    from zsb.config import resolve
+    from zsb.driver.reproduce import default_run_id
+    from zsb.export import is_export
+
+    if is_export(PUBLISHED_MODEL):
+        return PUBLISHED_MODEL
+    run = PUBLISHED_MODEL.parent / "runs" / default_run_id(resolve({"benchmark": "sketchy_mini"}))
+    if RunFolder(run).checkpoint_path.is_file():
+        return run
+    raise ConfigError(f"no --model given, and there is neither a published model ({PUBLISHED_MODEL}) nor a trained "
+                      f"run of `zsb reproduce --benchmark sketchy_mini` ({run}) here: run zsb search from the zsb "
+                      "folder, train that run first, or pass --model RUN_DIR (or a zsb export folder).")
 
 
 def load_searcher(run_dir: str | os.PathLike, progress: bool | None = None) -> Searcher:
