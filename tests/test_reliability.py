@@ -167,10 +167,12 @@ def test_01_missing_data_root(tmp_path, results, env):
     assert snapshot(results) == before  # nothing written, not even a run folder
 
 
-def test_01_data_root_not_given(cli, results):
+def test_01_data_root_not_given(cli, results, tmp_path, monkeypatch):
     before = snapshot(results)
+    monkeypatch.setenv("ZSB_DATA", str(tmp_path / "data"))  # sketchy_mini reads the fetched copy, absent here
     code, _, err = cli("reproduce", "--benchmark", "sketchy_mini", "--results", results)
-    assert_user_error(code, err, "benchmark 'sketchy_mini' needs a data root", "sketch/<class>/")
+    assert_user_error(code, err, f"benchmark 'sketchy_mini' was given no data root and {tmp_path / 'data'}",
+                      "run `zsb data fetch sketchy_mini` to download it there, or pass --data-root")
     assert snapshot(results) == before
 
 

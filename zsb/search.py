@@ -1,7 +1,7 @@
 """Search photos with your own sketch: ``zsb search`` and the functions notebooks/07_search.ipynb calls.
 
 A :class:`Searcher` (:func:`load_searcher`) is the fine-tuned model of a finished run folder, or of a folder made by
-``zsb export`` (:mod:`zsb.export`: its hashes are checked first; it has no benchmark gallery). It embeds an image
+``zsb export`` (:mod:`zsb.export`: its hashes are checked first). It embeds an image
 exactly as the run's evaluation does: transparent pixels painted white, the backbone's preprocessing at the run's
 ``image_size`` (:func:`zsb.data.transforms.build_transform` with ``train=False``; the images uncached, as with
 ``cache_images=False``), and the run's test-time flip (``eval_hflip``).
