@@ -20,7 +20,7 @@ from zsb.backbones import BACKBONES
 from zsb.cli import main
 from zsb.config import resolve
 from zsb.data.transforms import build_transform
-from zsb.errors import WeightsError, ZSBError
+from zsb.errors import ConfigError, WeightsError, ZSBError
 from zsb.run import stages
 from zsb.run.context import Run
 
@@ -384,3 +384,20 @@ def test_the_drawing_pad_renders_its_segments_as_black_ink_on_white():
     assert image.getpixel((30, 30)) == 255 and image.getpixel((60, 60)) == 255  # paper
     blank = zsearch.render_strokes([], size=64)
     assert blank.getextrema() == (255, 255)
+
+
+def test_without_a_model_the_published_model_else_the_default_sketchy_mini_run_is_used(tmp_path, monkeypatch):
+    from zsb.driver.notebooks import notebook_only_parameters
+    from zsb.driver.reproduce import default_run_id
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="neither a published model"):
+        zsearch.default_model()
+    run_params, _ = notebook_only_parameters({"benchmark": "sketchy_mini"})  # what `zsb reproduce` resolves
+    run = Path("results/sketchy_mini/runs") / default_run_id(resolve(run_params))
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.pt").write_bytes(b"")
+    assert zsearch.default_model() == run
+    (tmp_path / "results/sketchy_mini/model").mkdir()
+    (tmp_path / "results/sketchy_mini/model/export.json").write_text('{"format": "zsb-export/1"}')
+    assert zsearch.default_model() == zsearch.PUBLISHED_MODEL
