@@ -274,7 +274,8 @@ def model_card(parameters: dict, architecture: dict, preprocessing: ExportPrepro
         (f"Benchmark **{benchmark}**, zero-shot split **{split}** (evaluated on: {metrics.get('evaluated_on')}): "
         f"{metrics.get('num_queries')} query sketches of the unseen classes against {metrics.get('num_gallery')} "
         f"photos. Protocol metrics: {', '.join(map(metric_header, protocol)) if protocol else 'none recorded'}; "
-        "AP variants: exact is scikit-learn's non-interpolated average precision, VOC SAKE's interpolated one; chance mAP "
+        "AP variants: exact is scikit-learn's non-interpolated average precision, VOC SAKE's interpolated one; "
+        "chance mAP "
         f"{_number(metrics.get('chance_mAP'))}. Intervals: 95% percentile bootstrap of the mean, resampling queries, "
         "and resampling whole classes (the wider one is the honest one for new classes)."),
         "",
@@ -295,8 +296,8 @@ def model_card(parameters: dict, architecture: dict, preprocessing: ExportPrepro
             interval = record.get("interval", {})
             shown = [f"[{_number(interval[k]['low'])}, {_number(interval[k]['high'])}]" if k in interval else "n/a"
                      for k in ("query", "class")]
-            lines.append(f"| {metric_header(metric)} | {_number(record.get('mean'))} | {_number(record.get('sd'))} | {shown[0]} | "
-                         f"{shown[1]} |")
+            lines.append(f"| {metric_header(metric)} | {_number(record.get('mean'))} | {_number(record.get('sd'))} | "
+                         f"{shown[0]} | {shown[1]} |")
     overlap = metrics.get("imagenet_overlap")
     lines += ["", "### ImageNet overlap of the test classes", ""]
     if overlap and not overlap.get("classes_in_imagenet1k"):

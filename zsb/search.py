@@ -221,8 +221,8 @@ def load_searcher(run_dir: str | os.PathLike, progress: bool | None = None) -> S
     identity = canonical_json({"weights_sha256": weights_identity(model), "eval_hflip": cfg.eval_hflip})
     transform = build_transform(BACKBONES[cfg.backbone].preprocessing, cfg.image_size, train=False)
     return Searcher(model, transform, identity, run.device, hflip=cfg.eval_hflip, batch_size=cfg.eval_batch_size,
-                    num_workers=resolve_workers(cfg.num_workers), progress=cfg.progress if progress is None else progress,
-                    run=run, parameters=cfg.to_dict(),
+                    num_workers=resolve_workers(cfg.num_workers),
+                    progress=cfg.progress if progress is None else progress, run=run, parameters=cfg.to_dict(),
                     description=_describe_model(folder.dir, cfg.backbone, cfg.image_size, model.embed_dim))
 
 
@@ -528,8 +528,8 @@ def drawing_pad(searcher: Searcher, gallery: GalleryIndex, top: int = 10, out_di
         import ipywidgets as widgets
         from ipycanvas import Canvas
     except ImportError:
-        print('drawing needs ipycanvas (pip install -e ".[dev]" in the zsb folder, then reload the page); search with a '
-              "sketch file instead.")
+        print('drawing needs ipycanvas (pip install -e ".[dev]" in the zsb folder, then reload the page); search '
+              "with a sketch file instead.")
         return None
     from IPython.display import display
 

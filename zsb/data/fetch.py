@@ -119,8 +119,8 @@ MANUAL_RELEASES = {
         "256x256/sketch/tx_000000000000_ready, EXTEND_image_sketchy_ready and 256x256/photo/tx_000000000000."
     ),
     "tuberlin_ext": (
-        "TU-Berlin Extended (Eitz et al., SIGGRAPH 2012; photos by Zhang et al., ECCV 2016), 20,000 sketches and "
-        "204,489 photos of 250 classes.\n"
+        "TU-Berlin Extended (sketches: Eitz et al., SIGGRAPH 2012; extended with web photos by Zhang et al. 2016), "
+        "20,000 sketches and 204,489 photos of 250 classes.\n"
         "Published as SEM-PCYC's and Doodle2Search's download scripts fetch it (same scripts as sketchy_ext):\n"
         "  sketches: http://cybertron.cg.tu-berlin.de/eitz/projects/classifysketch/sketches_png.zip\n"
         "  photos: images.zip, Google Drive file id 0B2U-hnwRkpRrMFVvTmFQa3dmSUk\n"
@@ -328,5 +328,6 @@ def fetch_command(benchmark: str, dest: Path | None, url: str | None, hash_list:
     print(archive.notice(), end="", flush=True)
     expected = read_hash_list(hash_list) if hash_list else None
     downloaded = fetch(archive, target, url, expected, progress)
-    state = "downloaded and checked" if downloaded else "already complete (every file's SHA-256 matches): nothing downloaded"
+    state = ("downloaded and checked" if downloaded
+             else "already complete (every file's SHA-256 matches): nothing downloaded")
     return 0, f"{benchmark}: {target} {state}.\n"
