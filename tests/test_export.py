@@ -278,3 +278,27 @@ def test_seed_metrics_are_exported_and_shown_when_the_run_has_them(run, tmp_path
     (seeded / "metrics_seeds.json").write_text(json.dumps(one))
     card = (zexport.export_run(seeded, tmp_path / "one") / "README.md").read_text()
     assert "Over 1 training seeds" not in card and "| None |" not in card  # one seed has no spread to show
+
+
+def test_the_search_notebook_runs_on_an_export_with_its_benchmark_gallery(dest, tmp_path, synthetic_env):
+    """notebooks/07_search.ipynb with an exported model, its defaults otherwise: the model's own test gallery and
+    its first test sketch."""
+    import subprocess
+    import sys
+
+    import nbformat
+
+    executed = tmp_path / "07_search.ipynb"
+    done = subprocess.run(
+        [sys.executable, "-m", "papermill", str(Path(__file__).resolve().parents[1] / "notebooks" / "07_search.ipynb"),
+         str(executed), "-p", "run_dir", str(dest), "-p", "top", "3", "-p", "out", str(tmp_path / "out"),
+         "-p", "progress", "False"],
+        cwd=tmp_path, env={k: v for k, v in synthetic_env.items() if k != "MPLBACKEND"},
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    cells = [c for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code"]
+    assert not [o for c in cells for o in c.outputs if o.output_type == "error"]
+    assert f"model: {dest} (efficientnet_lite0 at 32 px, 16-d embedding)" in "".join(
+        o.get("text", "") for c in cells for o in c.outputs)
+    assert len(pd.read_csv(next((tmp_path / "out").glob("*_ranked.csv")))) == 3
