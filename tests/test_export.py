@@ -22,6 +22,7 @@ from zsb.cli import main
 from zsb.config import resolve
 from zsb.errors import ZSBError
 from zsb.io import atomic_torch_save
+from zsb.metrics import metric_header
 from zsb.run import stages
 from zsb.run.context import Run
 
@@ -150,14 +151,42 @@ def test_zsb_search_with_the_export_ranks_as_with_the_run(run, dest, tmp_path, m
         tables.append(pd.read_csv(out / f"{Path(query).stem}_ranked.csv"))
     assert tables[0]["path"].tolist() == tables[1]["path"].tolist() and len(tables[0]) == len(list(photos.rglob("*.*")))
     assert (tables[0]["similarity"] - tables[1]["similarity"]).abs().max() < 1e-6
-    weights = json.loads((dest / "export.json").read_text())["files"]["model.safetensors"]["sha256"]
+    weights = zsearch.weights_identity(zsb.load_model(dest).model)
     indexes = list((tmp_path / "cache" / "search" / weights[:16]).glob("index-*.pt"))
     assert len(indexes) == 1  # keyed by the weights' hash, in the cache, never inside the export
     assert sorted(p.name for p in dest.iterdir()) == ["README.md", "config.json", "export.json", "metrics.json",
                                                       "model.safetensors"]
-    capsys.readouterr()
-    assert main(["search", query, "--model", str(dest), "--gallery", "benchmark", "--no-progress"]) == 2
-    assert "exported model has none" in one_line_error(capsys)
+
+
+def test_the_export_reuses_the_index_its_run_built_and_finds_the_runs_benchmark_gallery(run, dest, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for path in run.manifest.gallery()["path"]:
+        shutil.copy2(path, photos / Path(path).name)
+    index = tmp_path / "index.pt"
+    searchers = [zsearch.load_searcher(model, progress=False) for model in (run.dir, dest)]
+    assert searchers[0].identity == searchers[1].identity  # the weights' values, not the files that hold them
+    built = zsearch.index_gallery(searchers[0], photos, index)
+    reused = zsearch.index_gallery(searchers[1], photos, index)
+    assert (built.embedded, reused.embedded, reused.reused) == (len(built.paths), 0, len(built.paths))
+    galleries = [zsearch.index_gallery(searcher, "benchmark", tmp_path / f"bench-{i}.pt")
+                 for i, searcher in enumerate(searchers)]
+    assert galleries[0].paths == galleries[1].paths == run.manifest.gallery()["path"].tolist()
+    assert torch.equal(galleries[0].embeddings, galleries[1].embeddings)
+
+
+def test_the_exports_query_loader_is_zsb_searchs_transparent_pixels_white(run, dest, tmp_path):
+    exported = zsb.load_model(dest)
+    sketch = Image.open(run.manifest.queries()["path"].iloc[0]).convert("L").resize((40, 40))
+    ink = Image.eval(sketch, lambda v: 255 - v)  # a drawing on a transparent background: black, alpha = ink
+    drawn = Image.merge("RGBA", (Image.new("L", sketch.size, 0),) * 3 + (ink,))
+    drawn.save(tmp_path / "drawn.png")
+    white = Image.alpha_composite(Image.new("RGBA", sketch.size, "white"), drawn).convert("RGB")
+    expected = exported.preprocessing.transform()(white).unsqueeze(0)
+    assert torch.allclose(exported.load_image(tmp_path / "drawn.png"), expected, atol=1e-6)
+    searcher = zsearch.load_searcher(dest, progress=False)
+    assert torch.equal(exported.load_image(tmp_path / "drawn.png")[0],
+                       zsearch._Images([str(tmp_path / "drawn.png")], searcher.transform)[0][0])
 
 
 def test_unfinished_or_unevaluated_runs_are_refused_with_status_2(run, tmp_path, capsys):
@@ -213,13 +242,15 @@ def test_the_model_card_names_the_benchmark_split_metrics_intervals_and_imagenet
     for metric in metrics["protocol"]:
         value = metrics["metrics"][metric]
         query, klass = metrics["intervals"][metric]["query"], metrics["intervals"][metric]["class"]
-        row = (f"| {metric} | {value:.4f} | [{query['low']:.4f}, {query['high']:.4f}] | "
+        row = (f"| {metric_header(metric)} | {value:.4f} | [{query['low']:.4f}, {query['high']:.4f}] | "
                f"[{klass['low']:.4f}, {klass['high']:.4f}] |")
         assert row in card
+    assert "mAP@all (exact)" in card and "Over 1 training seeds" not in card and "| None |" not in card
     overlap = metrics["imagenet_overlap"]
     assert (f"0 of the {overlap['classes']} test (unseen) classes come wholly and 0 partly from ImageNet-1k synsets "
             f"(0 of {overlap['photos']} photos, 0%); whether the concept of another is an ImageNet-1k class is not "
             f"mapped ({overlap['photos_without_synset_id']} photos without a synset id)") in card
+    assert "may have seen" not in card  # synthetic classes: the teacher has seen none of them
     assert "## Intended use and limitations" in card and "zsb.load_model(" in card
     assert json.loads((dest / "export.json").read_text())["files"]["model.safetensors"]["sha256"] in card
 
@@ -234,6 +265,36 @@ def test_seed_metrics_are_exported_and_shown_when_the_run_has_them(run, tmp_path
     (seeded / "metrics_seeds.json").write_text(json.dumps(record))
     out = zexport.export_run(seeded, tmp_path / "dest")
     assert json.loads((out / "metrics_seeds.json").read_text()) == record
-    assert "| mAP@all | 0.2250 | 0.0354 | [0.1000, 0.3000] | [0.1000, 0.3000] |" in (out / "README.md").read_text()
+    row = "| mAP@all (exact) | 0.2250 | 0.0354 | [0.1000, 0.3000] | [0.1000, 0.3000] |"
+    assert row in (out / "README.md").read_text()
     assert "metrics_seeds.json" in json.loads((out / "export.json").read_text())["files"]
     zsb.load_model(out)
+    one = {"seeds": [0], "protocol": ["mAP@all"],
+           "metrics": {"mAP@all": {"values": [0.2], "mean": 0.2, "sd": None, "interval": {"query": interval}}}}
+    (seeded / "metrics_seeds.json").write_text(json.dumps(one))
+    card = (zexport.export_run(seeded, tmp_path / "one") / "README.md").read_text()
+    assert "Over 1 training seeds" not in card and "| None |" not in card  # one seed has no spread to show
+
+
+def test_the_search_notebook_runs_on_an_export_with_its_benchmark_gallery(dest, tmp_path, synthetic_env):
+    """notebooks/07_search.ipynb with an exported model, its defaults otherwise: the model's own test gallery and
+    its first test sketch."""
+    import subprocess
+    import sys
+
+    import nbformat
+
+    executed = tmp_path / "07_search.ipynb"
+    done = subprocess.run(
+        [sys.executable, "-m", "papermill", str(Path(__file__).resolve().parents[1] / "notebooks" / "07_search.ipynb"),
+         str(executed), "-p", "run_dir", str(dest), "-p", "top", "3", "-p", "out", str(tmp_path / "out"),
+         "-p", "progress", "False"],
+        cwd=tmp_path, env={k: v for k, v in synthetic_env.items() if k != "MPLBACKEND"},
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    cells = [c for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code"]
+    assert not [o for c in cells for o in c.outputs if o.output_type == "error"]
+    assert f"model: {dest} (efficientnet_lite0 at 32 px, 16-d embedding)" in "".join(
+        o.get("text", "") for c in cells for o in c.outputs)
+    assert len(pd.read_csv(next((tmp_path / "out").glob("*_ranked.csv")))) == 3

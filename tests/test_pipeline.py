@@ -1,5 +1,6 @@
-"""End to end: `zsb reproduce` runs every stage notebook through papermill on a tiny synthetic configuration;
-a second call skips every stage; a notebook also runs alone under papermill."""
+"""End to end: `zsb reproduce` runs every stage notebook through papermill on a tiny synthetic configuration,
+writing only its run folder; `--publish` then publishes it without rerunning a stage; a notebook also runs alone
+under papermill."""
 
 import json
 import math
@@ -28,21 +29,50 @@ def zsb(*args, cwd, env):
                           timeout=900)
 
 
+def outside_runs(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` but the run folders, with its bytes."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*")
+            if p.is_file() and "runs" not in p.relative_to(root).parts}
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, synthetic_env):
+    """A checkout's README and published synthetic results."""
     work = tmp_path_factory.mktemp("reproduce")
     shutil.copy(REPO / "README.md", work / "README.md")
+    shutil.copytree(REPO / "results" / "synthetic", work / "results" / "synthetic",
+                    ignore=shutil.ignore_patterns("runs"))
     return work
 
 
 @pytest.fixture(scope="module")
-def reproduced(workdir, synthetic_env):
+def first_run(workdir, synthetic_env):
+    """A user's `zsb reproduce`: (its output, its arguments, the files outside runs/ before and after it)."""
     args = ["reproduce", "--run-id", "tiny", "--no-progress"]
     for name, value in TINY.items():
         args += ["--set", f"{name}={value}"]
+    before = outside_runs(workdir)
     done = zsb(*args, cwd=workdir, env=synthetic_env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done, args, before, outside_runs(workdir)
+
+
+@pytest.fixture(scope="module")
+def reproduced(first_run, workdir, synthetic_env):
+    """The same run published: `zsb reproduce ... --publish` reruns no stage."""
+    _, args, _, _ = first_run
+    done = zsb(*args, "--publish", cwd=workdir, env=synthetic_env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count("up to date, skipped") == 6
     return workdir / "results" / "synthetic", done, args
+
+
+def test_a_run_writes_only_its_run_folder_and_says_how_it_compares(first_run):
+    done, _, before, after = first_run
+    assert after == before  # the README and results/synthetic/ untouched
+    assert "the README are unchanged (--publish copies them there)" in done.stdout
+    # the published run used the default budget, this one a tiny one: not comparable, and said so
+    assert "was made with other parameters (" in done.stdout and "max_per_class" in done.stdout
 
 
 def test_every_stage_leaves_its_files(reproduced):

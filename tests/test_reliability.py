@@ -167,10 +167,12 @@ def test_01_missing_data_root(tmp_path, results, env):
     assert snapshot(results) == before  # nothing written, not even a run folder
 
 
-def test_01_data_root_not_given(cli, results):
+def test_01_data_root_not_given(cli, results, tmp_path, monkeypatch):
     before = snapshot(results)
+    monkeypatch.setenv("ZSB_DATA", str(tmp_path / "data"))  # sketchy_mini reads the fetched copy, absent here
     code, _, err = cli("reproduce", "--benchmark", "sketchy_mini", "--results", results)
-    assert_user_error(code, err, "benchmark 'sketchy_mini' needs a data root", "sketch/<class>/")
+    assert_user_error(code, err, f"benchmark 'sketchy_mini' was given no data root and {tmp_path / 'data'}",
+                      "run `zsb data fetch sketchy_mini` to download it there, or pass --data-root")
     assert snapshot(results) == before
 
 
@@ -424,7 +426,8 @@ def test_12_disk_full_while_publishing_keeps_the_previous_results(cli, tmp_path,
     before = {name: data for name, data in snapshot(published).items() if not name.startswith("runs/")}
 
     monkeypatch.setattr(shutil, "copyfile", enospc_after(2))
-    code, out, err = cli("reproduce", "--results", results, "--run-id", "a", "--no-progress", *sets(SYNTHETIC))
+    code, out, err = cli("reproduce", "--results", results, "--run-id", "a", "--no-progress", "--publish",
+                         *sets(SYNTHETIC))
     assert out.count("up to date, skipped") == 6
     assert_user_error(code, err, f"publishing {run} to {published} failed: No space left on device",
                       "the previously published files are unchanged", "Free some disk space",
@@ -433,7 +436,8 @@ def test_12_disk_full_while_publishing_keeps_the_previous_results(cli, tmp_path,
     assert not [p.name for p in published.iterdir() if p.name.startswith(".")]  # no temporary file or folder left
 
     monkeypatch.undo()  # space freed: the same command publishes
-    code, _, err = cli("reproduce", "--results", results, "--run-id", "a", "--no-progress", *sets(SYNTHETIC))
+    code, _, err = cli("reproduce", "--results", results, "--run-id", "a", "--no-progress", "--publish",
+                       *sets(SYNTHETIC))
     assert code == 0, err
     assert published.joinpath("metrics.json").read_bytes() == run.joinpath("metrics.json").read_bytes()
 

@@ -20,7 +20,7 @@ from zsb.backbones import BACKBONES
 from zsb.cli import main
 from zsb.config import resolve
 from zsb.data.transforms import build_transform
-from zsb.errors import WeightsError, ZSBError
+from zsb.errors import ConfigError, WeightsError, ZSBError
 from zsb.run import stages
 from zsb.run.context import Run
 
@@ -342,6 +342,20 @@ def test_bad_inputs_are_one_line_errors_with_status_2(trained, photos, sketches,
     assert expected in err
 
 
+def test_a_folder_named_benchmark_is_never_shadowed_by_the_test_gallery(trained, photos, sketches, tmp_path,
+                                                                         monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(photos, tmp_path / "benchmark")
+    args = ["search", str(sketches["gray"]), "--model", str(trained.dir), "--out", str(tmp_path / "out"),
+            "--no-progress", "--gallery"]
+    assert main([*args, "benchmark"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pass ./benchmark to search that folder" in err
+    assert main([*args, "./benchmark"]) == 0
+    table = pd.read_csv(tmp_path / "out" / "gray_ranked.csv")
+    assert all(path.startswith("benchmark/") for path in table["path"])  # the folder's photos, not the run's
+
+
 def test_search_notebook_runs_headless_with_a_sketch_file(trained, photos, sketches, tmp_path, synthetic_env):
     import nbformat
 
@@ -370,3 +384,20 @@ def test_the_drawing_pad_renders_its_segments_as_black_ink_on_white():
     assert image.getpixel((30, 30)) == 255 and image.getpixel((60, 60)) == 255  # paper
     blank = zsearch.render_strokes([], size=64)
     assert blank.getextrema() == (255, 255)
+
+
+def test_without_a_model_the_published_model_else_the_default_sketchy_mini_run_is_used(tmp_path, monkeypatch):
+    from zsb.driver.notebooks import notebook_only_parameters
+    from zsb.driver.reproduce import default_run_id
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="neither a published model"):
+        zsearch.default_model()
+    run_params, _ = notebook_only_parameters({"benchmark": "sketchy_mini"})  # what `zsb reproduce` resolves
+    run = Path("results/sketchy_mini/runs") / default_run_id(resolve(run_params))
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.pt").write_bytes(b"")
+    assert zsearch.default_model() == run
+    (tmp_path / "results/sketchy_mini/model").mkdir()
+    (tmp_path / "results/sketchy_mini/model/export.json").write_text('{"format": "zsb-export/1"}')
+    assert zsearch.default_model() == zsearch.PUBLISHED_MODEL

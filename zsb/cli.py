@@ -1,6 +1,7 @@
 """Command line: ``zsb reproduce`` runs the paper's pipeline for one benchmark; ``zsb tables`` regenerates the
 README's results table; ``zsb compare`` tabulates finished runs side by side, with the spread over seeds; ``zsb data check``
-compares a copy of a benchmark on disk with the release (exit status 0: it matches, 1: it differs); ``zsb search``
+compares a copy of a benchmark on disk with the release (exit status 0: it matches, 1: it differs); ``zsb data
+fetch`` downloads sketchy_mini, checked file by file, and says how to get the full releases; ``zsb search``
 ranks photos by similarity to your own sketches; ``zsb export`` writes a finished run's model as a self-contained,
 hash-checked folder. A user error prints one clear message (no traceback) and exits with
 status 2."""
@@ -24,11 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
         "reproduce",
         help="run the stage notebooks 01..06 for one benchmark (default: the embedded synthetic benchmark)",
         description="Run data prep, knowledge, training, evaluation, t-SNE and ablation notebooks with papermill "
-        "into results/<benchmark>/runs/<run_id>/, then copy tables and figures to results/<benchmark>/.",
+        "into results/<benchmark>/runs/<run_id>/ and report the headline numbers beside the published ones; "
+        "nothing outside the run folder is written unless --publish is given.",
     )
     rep.add_argument("--benchmark", default="synthetic",
                      help="synthetic | sketchy_mini | sketchy_ext | tuberlin_ext | quickdraw_ext (default: synthetic)")
-    rep.add_argument("--data-root", help="the dataset folder (not needed for synthetic)")
+    rep.add_argument("--data-root", help="the dataset folder (not needed for synthetic; sketchy_mini: default the "
+                     "folder zsb data fetch fills)")
     rep.add_argument("--split", help="zero-shot split name (default: the benchmark's standard split)")
     rep.add_argument("--config", type=Path, help="YAML file of parameter: value overrides")
     rep.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
@@ -39,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--force", action="store_true", help="rerun stages even when their outputs are up to date")
     rep.add_argument("--kernel", default="python3", help="Jupyter kernel that executes the notebooks")
     rep.add_argument("--no-progress", action="store_true", help="turn progress bars off")
+    rep.add_argument("--publish", action="store_true",
+                     help="when every stage is done, copy the run's tables and figures to results/<benchmark>/ and "
+                          "regenerate the README's results table (a finished run publishes without rerunning)")
 
     tab = commands.add_parser("tables", help="regenerate the README's results table from results/")
     tab.add_argument("--results", default="results")
@@ -63,12 +69,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chk.add_argument("--benchmark", required=True,
                      help="sketchy_mini | sketchy_ext | tuberlin_ext | quickdraw_ext | synthetic")
-    chk.add_argument("--data-root", help="the dataset folder, as for zsb reproduce (not needed for synthetic)")
+    chk.add_argument("--data-root", help="the dataset folder, as for zsb reproduce (not needed for synthetic; "
+                     "sketchy_mini: default the folder zsb data fetch fills)")
     chk.add_argument("--split", help="the split whose classes must be on disk (default: every split of the benchmark)")
     chk.add_argument("--layout", help="force one of the benchmark's layouts by name (default: the first one found)")
     chk.add_argument("--no-verify", action="store_true", help="count files only, without decoding each one")
     chk.add_argument("--no-progress", action="store_true", help="turn the progress bar off")
     chk.add_argument("--all", action="store_true", help="list every difference (default: at most 20 of each kind)")
+    fet = data_commands.add_parser(
+        "fetch",
+        help="download sketchy_mini (each file's SHA-256 checked), or say how to get a full release by hand",
+        description="sketchy_mini: download the pinned GitHub archive, resuming an interrupted download, check every "
+        "file's SHA-256 against the list committed in zsb and move the checked copy into place in one step; a "
+        "complete copy is not downloaded again. sketchy_ext, tuberlin_ext, quickdraw_ext: print where the release "
+        "is published, what to download, where to put it and how to check it (exit status 1: nothing downloaded). "
+        "Exit status 2: the server could not be reached (the message says how to get the data by hand), or a "
+        "file differs from the release.",
+    )
+    fet.add_argument("benchmark", metavar="NAME", help="sketchy_mini | sketchy_ext | tuberlin_ext | quickdraw_ext")
+    fet.add_argument("--dest", type=Path, metavar="DIR",
+                     help="the data folder to create (default: $ZSB_DATA/<name>, else ~/.cache/zsb/data/<name>; "
+                          "zsb reproduce and zsb data check read sketchy_mini there when no --data-root is given)")
+    fet.add_argument("--url", help="a mirror of the same archive (default: GitHub's)")
+    fet.add_argument("--sha256-list", type=Path, metavar="FILE",
+                     help="the expected '<sha256>  <path>' list (default: the one committed in zsb)")
+    fet.add_argument("--no-progress", action="store_true", help="turn the progress bar off")
 
     sea = commands.add_parser(
         "search",
@@ -80,11 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sea.add_argument("queries", nargs="+", metavar="QUERY", help="sketch files: PNG or JPEG, any size, grayscale, RGB "
                      "or RGBA (transparent pixels become white)")
-    sea.add_argument("--model", required=True, type=Path, metavar="RUN_DIR",
+    sea.add_argument("--model", type=Path, metavar="RUN_DIR",
                      help="a finished run folder (its config.json and checkpoints/last.pt), or a folder made by "
-                          "zsb export")
+                          "zsb export (default: the published model results/sketchy_mini/model, else the run of "
+                          "zsb reproduce --benchmark sketchy_mini)")
     sea.add_argument("--gallery", required=True, metavar="FOLDER",
-                     help="folder of .jpg/.jpeg/.png photos, searched recursively; 'benchmark': the run's own test "
+                     help="folder of .jpg/.jpeg/.png photos, searched recursively; 'benchmark': the model's own test "
                           "gallery (a folder named so: ./benchmark)")
     sea.add_argument("--top", type=int, default=10, help="photos listed and shown per query (default: 10)")
     sea.add_argument("--out", type=Path, default=Path("search_out"), help="output folder (default: ./search_out)")
@@ -118,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "reproduce":
             return _reproduce(args)
         if args.command == "data":
-            return _data_check(args)
+            return _data_check(args) if args.data_command == "check" else _data_fetch(args)
         if args.command == "search":
             return _search(args)
         if args.command == "export":
@@ -154,11 +180,19 @@ def _data_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _data_fetch(args: argparse.Namespace) -> int:
+    from zsb.data.fetch import fetch_command
+
+    status, text = fetch_command(args.benchmark, args.dest, args.url, args.sha256_list, not args.no_progress)
+    print(text, end="")
+    return status
+
+
 def _search(args: argparse.Namespace) -> int:
-    from zsb.search import check_request, index_gallery, load_searcher, search, write_results
+    from zsb.search import check_request, default_model, index_gallery, load_searcher, search, write_results
 
     check_request(args.queries, args.top)
-    searcher = load_searcher(args.model, progress=not args.no_progress)
+    searcher = load_searcher(args.model or default_model(), progress=not args.no_progress)
     gallery = index_gallery(searcher, args.gallery, args.index, exclude=[args.out])
     results = search(searcher, gallery, args.queries, args.top)
     written = iter(write_results(results, args.out))
@@ -184,7 +218,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     stages = tuple(s.strip() for s in args.stages.split(",")) if args.stages else tuple(STAGES)
     benchmark = overrides.pop("benchmark", args.benchmark)
     reproduce(benchmark, overrides, stages=stages, run_id=args.run_id, results_root=args.results,
-              force=args.force, kernel=args.kernel)
+              force=args.force, kernel=args.kernel, publish_results=args.publish)
     return 0
 
 

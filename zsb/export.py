@@ -83,6 +83,13 @@ class ExportedModel:
     config: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
 
+    def load_image(self, path: str | os.PathLike) -> torch.Tensor:
+        """The sketch or photo at ``path`` as a (1, 3, size, size) input batch, read as ``zsb search`` reads it: RGB,
+        transparent pixels painted white (a drawing saved on a transparent background), then :attr:`preprocessing`."""
+        from zsb.search import read_image
+
+        return self.preprocessing.transform()(read_image(path)).unsqueeze(0)
+
     @torch.no_grad()
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """(B, embed_dim) L2-normalised embeddings of a preprocessed (B, 3, H, W) batch (no test-time flip), computed
@@ -226,6 +233,8 @@ def _read_json(path: Path) -> dict:
 
 
 def _number(value: Any) -> str:
+    if value is None:
+        return "n/a"
     return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
@@ -233,6 +242,7 @@ def model_card(parameters: dict, architecture: dict, preprocessing: ExportPrepro
                seeds: dict | None, weights_sha256: str) -> str:
     """The export's README.md: what the model is, how it was evaluated, its limits, and how to load it."""
     from zsb.data.imagenet import OVERLAP_CATEGORIES, overlap_sentence, overlap_summary
+    from zsb.metrics import metric_header
 
     benchmark, split = metrics.get("benchmark", parameters.get("benchmark")), metrics.get("split")
     protocol = metrics.get("protocol") or []
@@ -264,7 +274,9 @@ def model_card(parameters: dict, architecture: dict, preprocessing: ExportPrepro
         "",
         (f"Benchmark **{benchmark}**, zero-shot split **{split}** (evaluated on: {metrics.get('evaluated_on')}): "
         f"{metrics.get('num_queries')} query sketches of the unseen classes against {metrics.get('num_gallery')} "
-        f"photos. Protocol metrics: {', '.join(protocol) if protocol else 'none recorded'}; chance mAP "
+        f"photos. Protocol metrics: {', '.join(map(metric_header, protocol)) if protocol else 'none recorded'}; "
+        "AP variants: exact is scikit-learn's non-interpolated average precision, VOC SAKE's interpolated one; "
+        "chance mAP "
         f"{_number(metrics.get('chance_mAP'))}. Intervals: 95% percentile bootstrap of the mean, resampling queries, "
         "and resampling whole classes (the wider one is the honest one for new classes)."),
         "",
@@ -275,8 +287,8 @@ def model_card(parameters: dict, architecture: dict, preprocessing: ExportPrepro
         bounds = intervals.get(metric, {})
         shown = [f"[{_number(bounds[k]['low'])}, {_number(bounds[k]['high'])}]" if k in bounds else "n/a"
                  for k in ("query", "class")]
-        lines.append(f"| {metric} | {_number(values.get(metric, 'n/a'))} | {shown[0]} | {shown[1]} |")
-    if seeds:
+        lines.append(f"| {metric_header(metric)} | {_number(values.get(metric, 'n/a'))} | {shown[0]} | {shown[1]} |")
+    if seeds and len(seeds.get("seeds", [])) > 1:
         lines += ["", (f"Over {len(seeds.get('seeds', []))} training seeds ({', '.join(map(str, seeds.get('seeds', [])))}; "
                       "this model is the first seed's):"), "",
                   "| metric | mean | sd | 95% interval (queries, pooled) | 95% interval (classes, pooled) |",
@@ -285,18 +297,20 @@ def model_card(parameters: dict, architecture: dict, preprocessing: ExportPrepro
             interval = record.get("interval", {})
             shown = [f"[{_number(interval[k]['low'])}, {_number(interval[k]['high'])}]" if k in interval else "n/a"
                      for k in ("query", "class")]
-            lines.append(f"| {metric} | {_number(record.get('mean'))} | {_number(record.get('sd'))} | {shown[0]} | "
-                         f"{shown[1]} |")
+            lines.append(f"| {metric_header(metric)} | {_number(record.get('mean'))} | {_number(record.get('sd'))} | "
+                         f"{shown[0]} | {shown[1]} |")
     overlap = metrics.get("imagenet_overlap")
     lines += ["", "### ImageNet overlap of the test classes", ""]
     if overlap:
         summary = overlap_summary(overlap, parameters)
         named = {category: [name for name, value in summary["categories"].items() if value == category]
                  for category in OVERLAP_CATEGORIES[:3]}
+        seen = summary["photos_in_imagenet1k"] > 0 or bool(named["concept only"])
         lines.append(
             f"{overlap_sentence(summary, 'test (unseen) classes')} ({overlap.get('photos_without_synset_id')} "
-            "photos without a synset id): the pretrained backbone may have seen these classes, so they are not "
-            "strictly zero-shot for it."
+            "photos without a synset id)"
+            + (": the pretrained backbone may have seen these classes, so they are not strictly zero-shot for it."
+               if seen else ": as far as the file names tell, the pretrained backbone has seen none of them.")
             + "".join(f" {category.capitalize()}: {', '.join(names)}." for category, names in named.items() if names))
     else:
         lines.append("Not recorded by this run's evaluation.")
@@ -316,12 +330,10 @@ def model_card(parameters: dict, architecture: dict, preprocessing: ExportPrepro
         "With zsb installed (`pip install -e .` in the zsb repository), the hashes of every file are checked first:",
         "",
         "```python",
-        "import torch, zsb",
-        "from PIL import Image",
+        "import zsb",
         "",
         'exported = zsb.load_model("THIS_FOLDER")       # ZSBError if a file is missing, truncated or changed',
-        "transform = exported.preprocessing.transform()   # or build it from image_size, mean, std, interpolation",
-        'image = transform(Image.open("sketch.png").convert("RGB")).unsqueeze(0)',
+        'image = exported.load_image("sketch.png")      # as zsb search reads it: RGB, transparent pixels white',
         "embedding = exported.embed(image)                 # (1, embed_dim), L2-normalised",
         "```",
         "",

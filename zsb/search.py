@@ -1,19 +1,22 @@
 """Search photos with your own sketch: ``zsb search`` and the functions notebooks/07_search.ipynb calls.
 
 A :class:`Searcher` (:func:`load_searcher`) is the fine-tuned model of a finished run folder, or of a folder made by
-``zsb export`` (:mod:`zsb.export`: its hashes are checked first; it has no benchmark gallery). It embeds an image
+``zsb export`` (:mod:`zsb.export`: its hashes are checked first). It embeds an image
 exactly as the run's evaluation does: transparent pixels painted white, the backbone's preprocessing at the run's
 ``image_size`` (:func:`zsb.data.transforms.build_transform` with ``train=False``; the images uncached, as with
 ``cache_images=False``), and the run's test-time flip (``eval_hflip``).
 
 The gallery (:func:`index_gallery`) is a folder of photos searched recursively (``.jpg``, ``.jpeg``, ``.png``, any
-case), or ``"benchmark"``: the run's own evaluation gallery (the manifest's gallery rows). Its embeddings are kept
-in an index file, by default ``<run_dir>/search/index-<key>.pt`` (key: ``benchmark``, or the first 16 hex digits of
-the SHA-256 of the gallery folder's absolute path); an exported model's, which is never written into the export
-folder, in ``$ZSB_CACHE/search/<weights>/index-<key>.pt`` (default ``~/.cache/zsb``; ``<weights>``: the first 16 hex
-digits of the SHA-256 of ``model.safetensors``). The photos' folder is never written to, and each model keeps its
-own indexes. The index records the model's identity (the SHA-256 of ``checkpoints/last.pt``, or for an export of
-``model.safetensors``, and ``eval_hflip``)
+case), or ``"benchmark"``: the model's own evaluation gallery (the run's manifest's gallery rows; for an exported
+model, the same benchmark, split and classes read from the data root it recorded, else from the copy ``zsb data
+fetch`` made). ``"benchmark"`` is refused while a folder of that name lies in the working directory (pass
+``./benchmark`` for the folder). Its embeddings are kept in an index file, by default
+``<run_dir>/search/index-<key>.pt`` (key: ``benchmark``, or the first 16 hex digits of the SHA-256 of the gallery
+folder's absolute path); an exported model's, which is never written into the export folder, in
+``$ZSB_CACHE/search/<weights>/index-<key>.pt`` (default ``~/.cache/zsb``; ``<weights>``: the first 16 hex digits of
+its identity). The photos' folder is never written to, and each model keeps its own indexes. The index records the
+model's identity (:func:`weights_identity`, the SHA-256 of its weights' values, the same for a run and its export,
+which can therefore reuse each other's ``--index`` file; and ``eval_hflip``)
 and, per photo, its path relative to the gallery (the manifest's path for the benchmark), size and modification
 time: a later search embeds only the photos added or changed since, and drops the removed ones. Every write is
 atomic and a long indexing run saves its progress every :data:`SAVE_INTERVAL_S` seconds, so an interruption loses
@@ -39,6 +42,7 @@ import os
 import time
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -68,13 +72,15 @@ BENCHMARK = "benchmark"
 """The ``gallery`` that names the run's own evaluation gallery (a folder called so: ``./benchmark``)."""
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 INDEX_FORMAT = "zsb-search-index/1"
-CHUNK = 1024
-"""Photos embedded between two chances to save the index's progress."""
-SAVE_INTERVAL_S = 120.0
-"""A long indexing run saves its progress at most this often (seconds)."""
+CHUNK = 64
+"""Photos embedded between two chances to save the index's progress (a few seconds of work on a CPU)."""
+SAVE_INTERVAL_S = 20.0
+"""An indexing run saves its progress at most this often (seconds): an interruption loses about this much work."""
 FP16_MARGIN = 4e-3
 """Candidates: every photo whose fp16 similarity is within this of the top-th best (fp16 rounds a cosine in
 [-1, 1] by at most 2.5e-4, so none of the exact top is missed)."""
+PUBLISHED_MODEL = Path("results") / "sketchy_mini" / "model"
+"""The model published with zsb (a ``zsb export`` folder), relative to the checkout: the default ``--model``."""
 PAD_LINE_WIDTH = 3
 """The drawing pad's pen, in canvas pixels (the pad is 256 x 256, as Sketchy's sketches)."""
 
@@ -86,7 +92,9 @@ class Searcher:
     ``transform`` turns an RGB PIL image into the model's input; ``identity`` is what decides the embeddings (an
     index made with another identity is another model's); ``hflip`` averages each embedding with its mirror
     image's; ``run`` is the run folder the model comes from (the home of its indexes and of the benchmark gallery),
-    or None; ``index_home`` is where its indexes live when it has no run folder (an exported model)."""
+    or None; ``index_home`` is where its indexes live when it has no run folder (an exported model), and
+    ``parameters`` its run's recorded parameters (which benchmark gallery is its own); ``description`` says what the
+    model is."""
 
     model: ZSBModel
     transform: Callable[[Image.Image], torch.Tensor]
@@ -98,6 +106,26 @@ class Searcher:
     progress: bool = True
     run: Run | None = None
     index_home: Path | None = None
+    parameters: dict | None = None
+    description: str = ""
+
+    @cached_property
+    def manifest(self):
+        """The manifest of the model's own benchmark: the run's, or for an export one built from its recorded
+        parameters (the data root it recorded where that exists here, else the benchmark's default: the fetched
+        copy)."""
+        if self.run is not None:
+            return self.run.manifest
+        from zsb.data.manifest import build_manifest
+
+        p = self.parameters or {}
+        root = p.get("data_root") or None
+        if root is not None and not Path(root).is_dir():
+            root = None
+        return build_manifest(p.get("benchmark", "synthetic"), root, p.get("split") or None,
+                              max_seen_classes=p.get("max_seen_classes") or None,
+                              max_unseen_classes=p.get("max_unseen_classes") or None,
+                              max_per_class=p.get("max_per_class") or None, evaluate_on=p.get("evaluate_on", "test"))
 
     def embed(self, paths: Sequence[str], desc: str = "embedding") -> tuple[torch.Tensor, torch.Tensor]:
         """(N, dim) float32 unit embeddings of the images at ``paths``, and the (N,) mask of the images that could
@@ -131,6 +159,17 @@ class _Images(Dataset):
         return self.transform(image), index
 
 
+def weights_identity(model: torch.nn.Module) -> str:
+    """SHA-256 of a model's weights: every state-dict entry's name, dtype, shape and values, in name order. The same
+    for a run's checkpoint and its export (whatever the file holds beside the weights)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        values = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}:{values.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(values.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def read_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
     """The image at ``path`` as RGB, transparent pixels white; a DataError when it is missing or not an image."""
     if not Path(path).is_file():
@@ -141,6 +180,24 @@ def read_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, ... depending on the damage
         raise DataError(f"{what} {path} is not an image that can be read ({type(e).__name__}: {e}); pass a PNG or "
                         "JPEG image.") from e
+
+
+def default_model() -> Path:
+    """The model ``zsb search`` uses when none is named, looked up from the working directory (the zsb checkout):
+    the published model (:data:`PUBLISHED_MODEL`), else the finished run of ``zsb reproduce --benchmark
+    sketchy_mini`` with its defaults; a ConfigError saying what to do when neither is there."""
+    from zsb.config import resolve
+    from zsb.driver.reproduce import default_run_id
+    from zsb.export import is_export
+
+    if is_export(PUBLISHED_MODEL):
+        return PUBLISHED_MODEL
+    run = PUBLISHED_MODEL.parent / "runs" / default_run_id(resolve({"benchmark": "sketchy_mini"}))
+    if RunFolder(run).checkpoint_path.is_file():
+        return run
+    raise ConfigError(f"no --model given, and there is neither a published model ({PUBLISHED_MODEL}) nor a trained "
+                      f"run of `zsb reproduce --benchmark sketchy_mini` ({run}) here: run zsb search from the zsb "
+                      "folder, train that run first, or pass --model RUN_DIR (or a zsb export folder).")
 
 
 def load_searcher(run_dir: str | os.PathLike, progress: bool | None = None) -> Searcher:
@@ -161,10 +218,16 @@ def load_searcher(run_dir: str | os.PathLike, progress: bool | None = None) -> S
     run = Run(folder, folder.read_config())
     cfg = run.cfg
     model = trained_model(run)
-    identity = canonical_json({"checkpoint_sha256": file_sha256(folder.checkpoint_path), "eval_hflip": cfg.eval_hflip})
+    identity = canonical_json({"weights_sha256": weights_identity(model), "eval_hflip": cfg.eval_hflip})
     transform = build_transform(BACKBONES[cfg.backbone].preprocessing, cfg.image_size, train=False)
     return Searcher(model, transform, identity, run.device, hflip=cfg.eval_hflip, batch_size=cfg.eval_batch_size,
-                    num_workers=resolve_workers(cfg.num_workers), progress=cfg.progress if progress is None else progress, run=run)
+                    num_workers=resolve_workers(cfg.num_workers),
+                    progress=cfg.progress if progress is None else progress, run=run, parameters=cfg.to_dict(),
+                    description=_describe_model(folder.dir, cfg.backbone, cfg.image_size, model.embed_dim))
+
+
+def _describe_model(folder: Path, backbone: str, image_size: int, embed_dim: int) -> str:
+    return f"{folder} ({backbone} at {image_size} px, {embed_dim}-d embedding)"
 
 
 def _exported_searcher(folder: Path, progress: bool | None) -> Searcher:
@@ -178,11 +241,14 @@ def _exported_searcher(folder: Path, progress: bool | None) -> Searcher:
     device = resolve_device("cpu" if parameters.get("device") == "cpu" else "auto")  # the run's GPU may be absent
     to_device(exported.model, device)
     pre = exported.preprocessing
-    identity = canonical_json({"weights_sha256": exported.weights_sha256, "eval_hflip": pre.hflip})
+    weights = weights_identity(exported.model)
+    identity = canonical_json({"weights_sha256": weights, "eval_hflip": pre.hflip})
     return Searcher(exported.model, pre.transform(), identity, device, hflip=pre.hflip,
                     batch_size=int(parameters.get("eval_batch_size", 64)), num_workers=0,
                     progress=bool(parameters.get("progress", True)) if progress is None else progress,
-                    index_home=default_cache_dir() / "search" / exported.weights_sha256[:16])
+                    index_home=default_cache_dir() / "search" / weights[:16], parameters=parameters,
+                    description=_describe_model(folder, exported.model.architecture()["backbone"], pre.image_size,
+                                                exported.model.embed_dim))
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -219,7 +285,15 @@ class _Photo:
 
 
 def is_benchmark(gallery: str | os.PathLike) -> bool:
-    return isinstance(gallery, str) and gallery == BENCHMARK
+    """Whether ``gallery`` names the model's own evaluation gallery; a ConfigError while a folder of that name lies
+    in the working directory (which one was meant cannot be told)."""
+    if not (isinstance(gallery, str) and gallery == BENCHMARK):
+        return False
+    if Path(BENCHMARK).is_dir():
+        raise ConfigError(f"'{BENCHMARK}' names both the model's own test gallery and the folder ./{BENCHMARK} here: "
+                          f"pass ./{BENCHMARK} to search that folder, or run the search from another folder to "
+                          "search the test gallery.")
+    return True
 
 
 def default_index_path(searcher: Searcher, gallery: str | os.PathLike) -> Path:
@@ -280,17 +354,16 @@ def index_gallery(searcher: Searcher, gallery: str | os.PathLike, index: str | o
 
 
 def _describe(searcher: Searcher, gallery: str | os.PathLike) -> str:
-    return f"of run {searcher.run.dir}" if is_benchmark(gallery) else str(gallery)
+    if not is_benchmark(gallery):
+        return str(gallery)
+    return f"of run {searcher.run.dir}" if searcher.run is not None else f"of {searcher.manifest.benchmark}"
 
 
 def _gallery_photos(searcher: Searcher, gallery: str | os.PathLike,
                     exclude: Sequence[str | os.PathLike]) -> tuple[list[_Photo], list[str]]:
     """The gallery's photos in gallery order, and its files that are gone (a benchmark photo deleted since)."""
     if is_benchmark(gallery):
-        if searcher.run is None:
-            raise ConfigError("the benchmark gallery is a run's, and an exported model has none: pass a folder of "
-                              "photos, or search with the run folder itself (--model RUN_DIR).")
-        named = [(path, path) for path in searcher.run.manifest.gallery()["path"]]
+        named = [(path, path) for path in searcher.manifest.gallery()["path"]]
     else:
         root = Path(gallery)
         if not root.is_dir():
@@ -446,7 +519,7 @@ def drawing_pad(searcher: Searcher, gallery: GalleryIndex, top: int = 10, out_di
                 size: int = 256):
     """A canvas to draw a sketch on and a button that searches ``gallery`` with it and shows the ranked photos and
     their table under it (the drawing is saved as ``out_dir/drawn_sketch.png``, the results beside it as
-    :func:`write_results` writes them). Needs ipycanvas (``pip install ipycanvas``); without it, None and a note.
+    :func:`write_results` writes them). Needs ipycanvas (in the ``dev`` extra); without it, None and a note.
 
     The kernel keeps every segment it draws and the sketch is rendered from them (:func:`render_strokes`), not read
     back from the browser's canvas: the mouse events reach the kernel before the button's click, so the search
@@ -455,8 +528,8 @@ def drawing_pad(searcher: Searcher, gallery: GalleryIndex, top: int = 10, out_di
         import ipywidgets as widgets
         from ipycanvas import Canvas
     except ImportError:
-        print("drawing needs ipycanvas (pip install ipycanvas, then reload the page); search with a sketch file "
-              "instead.")
+        print('drawing needs ipycanvas (pip install -e ".[dev]" in the zsb folder, then reload the page); search '
+              "with a sketch file instead.")
         return None
     from IPython.display import display
 

@@ -178,10 +178,13 @@ def test_unknown_benchmark_and_split_are_config_errors(tmp_path):
         build_manifest("sketchy_ext", tmp_path, "zs1")
 
 
-def test_missing_data_root(tmp_path):
+def test_missing_data_root(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="does not exist"):
         build_manifest("sketchy_ext", tmp_path / "missing")
     with pytest.raises(DataError, match="needs a data root"):
+        build_manifest("sketchy_ext")
+    monkeypatch.setenv("ZSB_DATA", str(tmp_path / "data"))  # sketchy_mini: the fetched copy, absent here
+    with pytest.raises(DataError, match="run `zsb data fetch sketchy_mini` to download it there, or pass --data-root"):
         build_manifest("sketchy_mini")
 
 

@@ -89,6 +89,8 @@ class Benchmark:
         default_protocol: the metrics (with their AP variant, as in ``zsb.metrics``) its papers report, for
             splits that do not declare their own.
         needs_data_root: False only for the synthetic benchmark, which is generated when no data root is given.
+        fetched: the folder under zsb's data folder (:func:`zsb.data.fetch.data_dir`) that ``zsb data fetch`` fills
+            and that is read when no data root is given, or None: the data root must be given.
     """
 
     name: str
@@ -98,6 +100,7 @@ class Benchmark:
     default_split: str
     default_protocol: tuple[str, ...]
     needs_data_root: bool = True
+    fetched: str | None = None
 
     def split(self, name: str | None = None) -> Split:
         """The named split (the default one for None); ConfigError listing the valid names otherwise."""
@@ -149,9 +152,17 @@ class Benchmark:
                 f"({standard_layout.expected()}), so no published result of that gallery is set beside it")
 
     def resolve_root(self, data_root: str | Path | None) -> Path:
-        """The data root to read: the given one, or the generated synthetic data when allowed and none is given."""
+        """The data root to read: the given one; else the fetched copy, or the generated synthetic data."""
         if data_root is not None:
             return Path(data_root).expanduser()
+        if self.fetched:
+            from zsb.data.fetch import data_dir
+
+            root = data_dir() / self.fetched
+            if not root.is_dir():
+                raise DataError(f"benchmark '{self.name}' was given no data root and {root} does not exist: run "
+                                f"`zsb data fetch {self.name}` to download it there, or pass --data-root")
+            return root
         if self.needs_data_root:
             raise DataError(
                 f"benchmark '{self.name}' needs a data root (the folder of the downloaded release) holding one of "
@@ -309,6 +320,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         splits=_SKETCHY_SPLITS,
         default_split="sempcyc25",
         default_protocol=("mAP@all", "P@100"),
+        fetched="sketchy-mini",
     ),
     "synthetic": Benchmark(
         name="synthetic",

@@ -7,8 +7,10 @@
   parameters, so the same parameters land in the same folder). A lock keeps two drivers out of one folder.
 * A stage whose marker holds this run's fingerprint for it is skipped unless ``force``.
 * A failing cell stops the chain with the notebook's path and the cell's error; earlier outputs stay intact.
-* When every stage has succeeded, the run's small tables and figures are published to ``results/<benchmark>/``
-  and the README's results table is regenerated (:mod:`zsb.report.publish`).
+* When every stage has succeeded, the run's headline numbers are reported beside the published ones
+  (:mod:`zsb.report.published`), and nothing outside the run folder is written. Publishing is explicit: with
+  ``publish`` the run's small tables and figures are copied to ``results/<benchmark>/`` and the README's results
+  table is regenerated (:mod:`zsb.report.publish`); a finished run publishes without rerunning a stage.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from zsb.driver.preflight import check_checkpoint, preflight
 from zsb.errors import ConfigError
 from zsb.log import get_logger
 from zsb.report.publish import publish, published_folder, update_readme
+from zsb.report.published import compare_with_published
 from zsb.artifacts import RunFolder
 from zsb.run.stages import STAGES
 
@@ -46,6 +49,7 @@ def reproduce(
     force: bool = False,
     kernel: str = "python3",
     readme: str | Path | None = "README.md",
+    publish_results: bool = False,
 ) -> Path:
     """Run ``stages`` for one benchmark; return the run folder. See the module docstring for the behaviour."""
     for stage in stages:
@@ -80,11 +84,17 @@ def reproduce(
                 report_skipped(folder)
         total = time.perf_counter() - started
         write_timing(folder)
-        if all(stage_up_to_date(folder, stage, fingerprint) for stage, fingerprint in fingerprints.items()):
-            published = publish(folder, published_folder(results_root, cfg))
-            logger.info(f"results copied to {published}")
+        finished = all(stage_up_to_date(folder, stage, fingerprint) for stage, fingerprint in fingerprints.items())
+        target = published_folder(results_root, cfg)
+        if finished and publish_results:
+            logger.info(f"results copied to {publish(folder, target)}")
             if readme and Path(readme).is_file() and Path(readme).resolve().parent / "results" == results_root.resolve():
                 update_readme(Path(readme), results_root)
+        elif finished:
+            for line in compare_with_published(folder.dir, target):
+                logger.info(line)
+            logger.info(f"this run's results stay in its folder; {target} and the README are unchanged (--publish "
+                        "copies them there)")
     logger.info(f"run folder: {folder.dir} ({total:.0f} s)")
     return folder.dir
 
