@@ -60,8 +60,11 @@ from tqdm import tqdm
 from zsb.errors import ConfigError, DataError
 
 AP_VARIANTS = ("exact", "voc", "sem-pcyc")
-"""Every average-precision variant (see the module docstring); ``evaluate_retrieval`` computes
-``DEFAULT_AP_VARIANTS`` unless asked for others."""
+"""The average-precision variants of the real-valued results (see the module docstring); ``evaluate_retrieval``
+computes ``DEFAULT_AP_VARIANTS`` unless asked for others."""
+SKLEARN_TIES = "sklearn ties"
+"""One more variant ``evaluate_retrieval`` accepts: scikit-learn's mAP@all, a tied block as one threshold (binary
+codes' "mAP@all (sklearn ties)", as SEM-PCYC computes it)."""
 DEFAULT_AP_VARIANTS = ("exact", "voc")
 DEFAULT_CHUNK_SIZE = 512
 
@@ -156,10 +159,10 @@ def evaluate_retrieval(
     starts = range(0, len(queries), chunk_size)
     for start in tqdm(starts, desc="ranking", unit="chunk", ascii=True, disable=not progress):
         chunk_labels = query_label_tensor[start : start + chunk_size]
-        ranks, n_relevant = _relevant_ranks(queries[start : start + chunk_size] @ gallery.T, chunk_labels,
-                                            gallery_label_tensor)
+        ranks, n_relevant, blocks = _relevant_ranks(queries[start : start + chunk_size] @ gallery.T, chunk_labels,
+                                                    gallery_label_tensor)
         n_without_relevant += int((n_relevant == 0).sum())
-        chunk_metrics = _metrics_from_ranks(ranks, n_relevant, len(gallery), precision_ks, map_ks, variants)
+        chunk_metrics = _metrics_from_ranks(ranks, n_relevant, blocks, len(gallery), precision_ks, map_ks, variants)
         for name, values in chunk_metrics.items():
             if name not in columns:
                 columns[name] = torch.empty(len(queries), dtype=torch.float64)
@@ -180,21 +183,44 @@ def evaluate_retrieval(
 def _relevant_ranks(similarity: torch.Tensor, query_labels: torch.Tensor, gallery_labels: torch.Tensor):
     """Rank each row of ``similarity`` (chunk, N) by (similarity desc, gallery index asc) (:func:`_ranking`).
 
-    Returns (ranks, n_relevant): ranks is (chunk, max R) float64 holding, row by row, the ascending 1-based ranks
-    of the query's relevant items, padded with +inf; n_relevant (chunk,) is R per query.
+    Returns (ranks, n_relevant, blocks): ranks is (chunk, max R) float64 holding, row by row, the ascending 1-based
+    ranks of the query's relevant items, padded with +inf; n_relevant (chunk,) is R per query; blocks is None when
+    no relevant item ties with another item, else :func:`_tied_blocks`'s (start, size) of each relevant item's block.
     """
     order = _ranking(similarity)
-    del similarity
     relevant = (gallery_labels[None, :] == query_labels[:, None]).gather(1, order)
-    del order
     n_relevant = relevant.sum(dim=1)
     rows, columns = relevant.nonzero(as_tuple=True)  # row-major: each row's ranks come out ascending
+    del relevant
     first_of_row = torch.cumsum(n_relevant, 0) - n_relevant
     hit_index = torch.arange(len(rows), device=rows.device) - first_of_row[rows]
     width = max(1, int(n_relevant.max()))  # at least one (+inf) column, so every row has a last running sum
-    ranks = torch.full((len(n_relevant), width), math.inf, dtype=torch.float64, device=relevant.device)
+    ranks = torch.full((len(n_relevant), width), math.inf, dtype=torch.float64, device=similarity.device)
     ranks[rows, hit_index] = (columns + 1).to(torch.float64)
-    return ranks, n_relevant
+    blocks = _tied_blocks(similarity, order, rows, columns, hit_index, ranks)
+    return ranks, n_relevant, blocks
+
+
+def _tied_blocks(similarity, order, rows, columns, hit_index, ranks):
+    """The tied block of every relevant item: (start, size), both (chunk, max R) float64 like ``ranks``, where start
+    is the number of items ranked strictly above the block and size the number of items in it (its similarity's),
+    so the block holds ranks start + 1 ... start + size; N and 1 on the padding. None when every relevant item's
+    block is itself alone: then ``ranks`` alone decide every metric, as without ties.
+
+    A relevant item ties with another only if it ties with a neighbour in the ranking, which two gathers check; only
+    then are the rows sorted and each block found by binary search."""
+    size = similarity.shape[1]
+    value = similarity[rows, order[rows, columns]]
+    tied = ((similarity[rows, order[rows, (columns - 1).clamp(min=0)]] == value) & (columns > 0)) | (
+        (similarity[rows, order[rows, (columns + 1).clamp(max=size - 1)]] == value) & (columns < size - 1))
+    if not bool(tied.any()):
+        return None
+    descending = similarity.gather(1, order).neg_()  # ascending: what searchsorted needs
+    hit_values = torch.full(ranks.shape, math.inf, dtype=similarity.dtype, device=similarity.device)
+    hit_values[rows, hit_index] = -value
+    start = torch.searchsorted(descending, hit_values, right=False)
+    stop = torch.searchsorted(descending, hit_values, right=True)
+    return start.to(torch.float64), (stop - start).to(torch.float64).masked_fill_(torch.isinf(ranks), 1.0)
 
 
 def _ranking(similarity: torch.Tensor) -> torch.Tensor:
@@ -232,38 +258,131 @@ def _ranking(similarity: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(order)
 
 
-def _metrics_from_ranks(ranks, n_relevant, gallery_size, precision_ks, map_ks, variants) -> dict[str, torch.Tensor]:
-    """All requested metrics of a chunk from the ranks of its relevant items (see the module docstring), in column
-    order: exact APs, P@K, voc APs."""
+def _metrics_from_ranks(ranks, n_relevant, blocks, gallery_size, precision_ks, map_ks,
+                        variants) -> dict[str, torch.Tensor]:
+    """All requested metrics of a chunk from the ranks of its relevant items and their tied blocks (see the module
+    docstring), in column order: exact APs, P@K, voc APs, sem-pcyc APs, the tie-grouped AP."""
     hit_number = torch.arange(1, ranks.shape[1] + 1, dtype=torch.float64, device=ranks.device)
     precision_at_hits = hit_number / ranks  # p_m = m / r_m; 0 on the +inf padding
     n_relevant = n_relevant.to(torch.float64)
     cutoffs = {"all": gallery_size} | {str(k): min(k, gallery_size) for k in map_ks}
+    ties = None if blocks is None else _TiedHits(*blocks, gallery_size)
+
+    def precision_in_top(top: int) -> torch.Tensor:
+        """Per hit, its precision if it ranks within the top ``top``, else 0; with ties, the expectation."""
+        untied = precision_at_hits.masked_fill(ranks > top, 0.0)
+        return untied if ties is None else torch.where(ties.alone, untied, ties.precision_in_top(top))
 
     def average_precisions(variant: str) -> dict[str, torch.Tensor]:
         suffix = "" if variant == "exact" else f" ({variant})"
         values = {}
         for name, top in cutoffs.items():
-            if variant == "sem-pcyc" and name == "all":
-                continue  # equal to the exact AP
-            precision_in_top = precision_at_hits.masked_fill(ranks > top, 0.0)
+            if (variant == "sem-pcyc" and name == "all") or (variant == SKLEARN_TIES and name != "all"):
+                continue  # sem-pcyc's mAP@all equals the exact one; scikit-learn's is for mAP@all only
+            if variant == SKLEARN_TIES:
+                precisions = precision_at_hits if ties is None else ties.precision_at_block_end(precision_at_hits)
+            else:
+                precisions = precision_in_top(top)
             if variant == "voc":  # right-to-left running max: the interpolated precision envelope
-                precision_in_top = torch.cummax(precision_in_top.flip(1), dim=1).values.flip(1)
-            if variant == "sem-pcyc":  # the hits within the top n
-                normaliser = (ranks <= top).sum(dim=1).to(torch.float64).clamp(min=1)
-            else:  # min(n, R); 0 / 1 = 0 when R = 0
-                normaliser = torch.clamp(n_relevant, max=top).clamp(min=1)
-            values[f"mAP@{name}{suffix}"] = _sum_in_rank_order(precision_in_top) / normaliser
+                precisions = torch.cummax(precisions.flip(1), dim=1).values.flip(1)
+            if variant == "sem-pcyc":  # over the hits within the top n (in blocks wholly there, with ties)
+                within = ranks <= top if ties is None else ties.start + ties.size <= top
+                above = _sum_in_rank_order(precisions.masked_fill(~within, 0.0))
+                values[f"mAP@{name}{suffix}"] = above / within.sum(dim=1).to(torch.float64).clamp(min=1)
+                if ties is not None:
+                    ties.sem_pcyc_at_cut(values[f"mAP@{name}{suffix}"], above, top)
+            else:
+                normaliser = torch.clamp(n_relevant, max=top).clamp(min=1)  # min(n, R); 0 / 1 = 0 when R = 0
+                values[f"mAP@{name}{suffix}"] = _sum_in_rank_order(precisions) / normaliser
         return values
 
     metrics = average_precisions("exact") if "exact" in variants else {}
     for k in precision_ks:
         top = min(k, gallery_size)
-        metrics[f"P@{k}"] = (ranks <= top).sum(dim=1).to(torch.float64) / top
-    for variant in ("voc", "sem-pcyc"):
+        if ties is None:
+            metrics[f"P@{k}"] = (ranks <= top).sum(dim=1).to(torch.float64) / top
+        else:
+            metrics[f"P@{k}"] = ties.in_top(ranks, top).sum(dim=1) / top
+    for variant in ("voc", "sem-pcyc", SKLEARN_TIES):
         if variant in variants:
             metrics.update(average_precisions(variant))
     return metrics
+
+
+class _TiedHits:
+    """Expected metrics over the orders of tied blocks (the module docstring derives them), per relevant item
+    ("hit") of a chunk: ``start`` and ``size`` of its block (:func:`_tied_blocks`), ``ahead`` the hits ranked in
+    blocks above it, ``count`` the hits in its block; all (chunk, max R) float64. ``alone`` marks hits whose block is
+    themselves (their metrics are the untied ones, bit for bit)."""
+
+    def __init__(self, start: torch.Tensor, size: torch.Tensor, gallery_size: int):
+        self.start, self.size, self.alone = start, size, size == 1
+        index = torch.arange(start.shape[1], device=start.device).expand_as(start)
+        first = torch.ones_like(self.alone)
+        first[:, 1:] = start[:, 1:] != start[:, :-1]  # a block's hits are consecutive in rank order
+        last = torch.ones_like(self.alone)
+        last[:, :-1] = first[:, 1:]
+        first_index = torch.where(first, index, 0).cummax(dim=1).values
+        last_index = torch.where(last, index, start.shape[1]).flip(1).cummin(dim=1).values.flip(1)
+        self.ahead = first_index.to(torch.float64)
+        self.count = (last_index - first_index + 1).to(torch.float64)
+        self.slope = (self.count - 1) / (size - 1).clamp(min=1)  # (k - 1) / (n - 1): 0 in a block of one
+        reciprocals = 1.0 / torch.arange(1, gallery_size + 1, dtype=torch.float64, device=start.device)
+        self.harmonic = torch.cat([reciprocals.new_zeros(1), torch.cumsum(reciprocals, 0)])  # H_0 ... H_N
+
+    def in_top(self, ranks: torch.Tensor, top: int) -> torch.Tensor:
+        """Per hit, the probability that it ranks within the top ``top``: the share of its block's places there."""
+        return torch.where(self.alone, (ranks <= top).to(torch.float64), ((top - self.start) / self.size).clamp(0, 1))
+
+    def harmonic_sum(self, places: torch.Tensor) -> torch.Tensor:
+        """sum_{j=1}^{places} 1 / (start + j)."""
+        return self.harmonic[(self.start + places).long()] - self.harmonic[self.start.long()]
+
+    def precision_in_top(self, top: int) -> torch.Tensor:
+        """Per hit, the expected precision at it times its chance to rank within the top ``top``, averaged over its
+        block: (1/n) sum_{j=1}^{t} (H + 1 + (j - 1) c) / (s + j) with t of the block's n places in the top,
+        c = (k - 1) / (n - 1), in closed form with harmonic numbers."""
+        places = (top - self.start).clamp(min=0).minimum(self.size)
+        offset = self.ahead + 1 - self.slope * (self.start + 1)
+        return (self.slope * places + offset * self.harmonic_sum(places)) / self.size
+
+    def precision_at_block_end(self, precision_at_hits: torch.Tensor) -> torch.Tensor:
+        """Per hit, the precision at the end of its block, (H + k) / (s + n): a tied block as one threshold."""
+        return torch.where(self.alone, precision_at_hits, (self.ahead + self.count) / (self.start + self.size))
+
+    def sem_pcyc_at_cut(self, values: torch.Tensor, above: torch.Tensor, top: int) -> None:
+        """Overwrite, in ``values``, the sem-pcyc AP of the rows where the cut at ``top`` splits a block of hits:
+        there the number of hits in the top, its denominator, is random. With h hits above the block (all in the
+        top), B the expected sum of their precisions, and x of the block's k hits among its t places in the top
+        (hypergeometric), the expectation is sum_x P(x) (B + F(x)) / (h + x), F(x) being the expected precision sum
+        of x hits spread uniformly over t places."""
+        cut = (self.start < top) & (self.start + self.size > top)
+        rows = cut.any(dim=1).nonzero().flatten()
+        if len(rows) == 0:
+            return
+        hit = cut[rows].to(torch.int64).argmax(dim=1, keepdim=True)  # each row's first hit in the split block
+
+        def at_cut(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor[rows].gather(1, hit)
+
+        start, size, ahead, count = at_cut(self.start), at_cut(self.size), at_cut(self.ahead), at_cut(self.count)
+        above = above[rows, None]
+        places = top - start
+        x = torch.arange(int(torch.minimum(count, places).max()) + 1, dtype=torch.float64, device=start.device)
+        possible = (x <= count) & (x <= places) & (places - x <= size - count)
+        log_p = (_log_binomial(count, x) + _log_binomial(size - count, places - x) - _log_binomial(size, places))
+        probability = torch.where(possible, torch.exp(log_p.masked_fill(~possible, 0.0)), 0.0)
+        slope = (x - 1) / (places - 1).clamp(min=1)
+        harmonic = self.harmonic[(start + places).long()] - self.harmonic[start.long()]
+        spread = x / places * ((ahead + 1) * harmonic - slope * ((start + 1) * harmonic - places))
+        values[rows] = (probability * (above + spread) / (ahead + x).clamp(min=1)).sum(dim=1)
+
+
+def _log_binomial(n: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """log C(n, k) for 0 <= k <= n (anything elsewhere)."""
+    n, k = torch.broadcast_tensors(n, k)
+    k = k.clamp(min=0).minimum(n.clamp(min=0))
+    return torch.lgamma(n.clamp(min=0) + 1) - torch.lgamma(k + 1) - torch.lgamma(n.clamp(min=0) - k + 1)
 
 
 def _sum_in_rank_order(values: torch.Tensor) -> torch.Tensor:
@@ -274,11 +393,12 @@ def _sum_in_rank_order(values: torch.Tensor) -> torch.Tensor:
 
 def _check_ap_variants(ap_variants) -> tuple[str, ...]:
     variants = (ap_variants,) if isinstance(ap_variants, str) else tuple(ap_variants)
-    unknown = [v for v in variants if v not in AP_VARIANTS]
+    unknown = [v for v in variants if v not in (*AP_VARIANTS, SKLEARN_TIES)]
     if unknown or not variants:
         raise ConfigError(
             f"ap_variants={ap_variants!r}: choose one or more of {AP_VARIANTS} "
-            '("exact": non-interpolated AP; "voc": interpolated AP as in SAKE; "sem-pcyc": mAP@K over the hits).'
+            f'or {SKLEARN_TIES!r} ("exact": non-interpolated AP; "voc": interpolated AP as in SAKE; "sem-pcyc": '
+            f'mAP@K over the hits; {SKLEARN_TIES!r}: scikit-learn\'s mAP@all, a tied block as one threshold).'
         )
     return tuple(dict.fromkeys(variants))
 
