@@ -197,30 +197,35 @@ def _relevant_ranks(similarity: torch.Tensor, query_labels: torch.Tensor, galler
     width = max(1, int(n_relevant.max()))  # at least one (+inf) column, so every row has a last running sum
     ranks = torch.full((len(n_relevant), width), math.inf, dtype=torch.float64, device=similarity.device)
     ranks[rows, hit_index] = (columns + 1).to(torch.float64)
-    blocks = _tied_blocks(similarity, order, rows, columns, hit_index, ranks)
+    blocks = _tied_blocks(similarity, order, ranks)
     return ranks, n_relevant, blocks
 
 
-def _tied_blocks(similarity, order, rows, columns, hit_index, ranks):
+def _tied_blocks(similarity: torch.Tensor, order: torch.Tensor, ranks: torch.Tensor):
     """The tied block of every relevant item: (start, size), both (chunk, max R) float64 like ``ranks``, where start
     is the number of items ranked strictly above the block and size the number of items in it (its similarity's),
     so the block holds ranks start + 1 ... start + size; N and 1 on the padding. None when every relevant item's
     block is itself alone: then ``ranks`` alone decide every metric, as without ties.
 
-    A relevant item ties with another only if it ties with a neighbour in the ranking, which two gathers check; only
-    then are the rows sorted and each block found by binary search."""
+    A relevant item ties with another only if it ties with a neighbour in the ranking, which a few gathers check;
+    only then are the rows sorted and each block found by binary search."""
     size = similarity.shape[1]
-    value = similarity[rows, order[rows, columns]]
-    tied = ((similarity[rows, order[rows, (columns - 1).clamp(min=0)]] == value) & (columns > 0)) | (
-        (similarity[rows, order[rows, (columns + 1).clamp(max=size - 1)]] == value) & (columns < size - 1))
-    if not bool(tied.any()):
+    padding = torch.isinf(ranks)
+    position = (ranks - 1).masked_fill(padding, 0).long()
+
+    def similarity_at(positions: torch.Tensor) -> torch.Tensor:
+        return similarity.gather(1, order.gather(1, positions.clamp(0, size - 1)))
+
+    value = similarity_at(position)
+    tied = ((similarity_at(position - 1) == value) & (position > 0)) | (
+        (similarity_at(position + 1) == value) & (position < size - 1))
+    if not bool((tied & ~padding).any()):
         return None
     descending = similarity.gather(1, order).neg_()  # ascending: what searchsorted needs
-    hit_values = torch.full(ranks.shape, math.inf, dtype=similarity.dtype, device=similarity.device)
-    hit_values[rows, hit_index] = -value
+    hit_values = value.neg().masked_fill_(padding, math.inf)
     start = torch.searchsorted(descending, hit_values, right=False)
     stop = torch.searchsorted(descending, hit_values, right=True)
-    return start.to(torch.float64), (stop - start).to(torch.float64).masked_fill_(torch.isinf(ranks), 1.0)
+    return start.to(torch.float64), (stop - start).to(torch.float64).masked_fill_(padding, 1.0)
 
 
 def _ranking(similarity: torch.Tensor) -> torch.Tensor:
@@ -336,7 +341,7 @@ class _TiedHits:
 
     def harmonic_sum(self, places: torch.Tensor) -> torch.Tensor:
         """sum_{j=1}^{places} 1 / (start + j)."""
-        return self.harmonic[(self.start + places).long()] - self.harmonic[self.start.long()]
+        return _lookup(self.harmonic, self.start + places) - _lookup(self.harmonic, self.start)
 
     def precision_in_top(self, top: int) -> torch.Tensor:
         """Per hit, the expected precision at it times its chance to rank within the top ``top``, averaged over its
@@ -373,9 +378,14 @@ class _TiedHits:
         log_p = (_log_binomial(count, x) + _log_binomial(size - count, places - x) - _log_binomial(size, places))
         probability = torch.where(possible, torch.exp(log_p.masked_fill(~possible, 0.0)), 0.0)
         slope = (x - 1) / (places - 1).clamp(min=1)
-        harmonic = self.harmonic[(start + places).long()] - self.harmonic[start.long()]
+        harmonic = _lookup(self.harmonic, start + places) - _lookup(self.harmonic, start)
         spread = x / places * ((ahead + 1) * harmonic - slope * ((start + 1) * harmonic - places))
         values[rows] = (probability * (above + spread) / (ahead + x).clamp(min=1)).sum(dim=1)
+
+
+def _lookup(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]`` for a float tensor of whole numbers (index_select: much faster than indexing on the CPU)."""
+    return table.index_select(0, index.long().flatten()).view(index.shape)
 
 
 def _log_binomial(n: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -449,10 +459,11 @@ def _as_labels(values, name: str, expected_length: int, embedding_name: str) -> 
 
 def metric_header(name: str) -> str:
     """A metric's column header with its AP variant named, as tables show it: ``"mAP@all"`` -> ``"mAP@all
-    (exact)"``, ``"mAP@all (voc)"`` -> ``"mAP@all (VOC)"``, ``"mAP@200 (sem-pcyc)"`` -> ``"mAP@200 (SEM-PCYC)"``;
-    a statistic named after the metric keeps its suffix (``"mAP@all sd"`` -> ``"mAP@all (exact) sd"``); P@K, and
-    anything that is not a metric name, is returned as it is."""
-    match = re.fullmatch(r"(mAP@(?:all|\d+))(?: \((voc|sem-pcyc)\))?((?: [^(].*)?)", name)
+    (exact)"``, ``"mAP@all (voc)"`` -> ``"mAP@all (VOC)"``, ``"mAP@200 (sem-pcyc)"`` -> ``"mAP@200 (SEM-PCYC)"``,
+    ``"mAP@all (sklearn ties)"`` as it is; a statistic named after the metric keeps its suffix (``"mAP@all sd"`` ->
+    ``"mAP@all (exact) sd"``); P@K, and anything that is not a metric name, is returned as it is."""
+    match = re.fullmatch(rf"(mAP@(?:all|\d+))(?: \((voc|sem-pcyc|{SKLEARN_TIES})\))?((?: [^(].*)?)", name)
     if match is None:
         return name
-    return f"{match.group(1)} ({match.group(2).upper() if match.group(2) else 'exact'}){match.group(3)}"
+    variant = {None: "exact", "voc": "VOC", "sem-pcyc": "SEM-PCYC"}.get(match.group(2), match.group(2))
+    return f"{match.group(1)} ({variant}){match.group(3)}"
