@@ -159,10 +159,10 @@ def evaluate_retrieval(
     starts = range(0, len(queries), chunk_size)
     for start in tqdm(starts, desc="ranking", unit="chunk", ascii=True, disable=not progress):
         chunk_labels = query_label_tensor[start : start + chunk_size]
-        ranks, n_relevant, blocks = _relevant_ranks(queries[start : start + chunk_size] @ gallery.T, chunk_labels,
-                                                    gallery_label_tensor)
+        ranks, n_relevant, ties = _relevant_ranks(queries[start : start + chunk_size] @ gallery.T, chunk_labels,
+                                                  gallery_label_tensor)
         n_without_relevant += int((n_relevant == 0).sum())
-        chunk_metrics = _metrics_from_ranks(ranks, n_relevant, blocks, len(gallery), precision_ks, map_ks, variants)
+        chunk_metrics = _metrics_from_ranks(ranks, n_relevant, ties, len(gallery), precision_ks, map_ks, variants)
         for name, values in chunk_metrics.items():
             if name not in columns:
                 columns[name] = torch.empty(len(queries), dtype=torch.float64)
@@ -183,9 +183,9 @@ def evaluate_retrieval(
 def _relevant_ranks(similarity: torch.Tensor, query_labels: torch.Tensor, gallery_labels: torch.Tensor):
     """Rank each row of ``similarity`` (chunk, N) by (similarity desc, gallery index asc) (:func:`_ranking`).
 
-    Returns (ranks, n_relevant, blocks): ranks is (chunk, max R) float64 holding, row by row, the ascending 1-based
-    ranks of the query's relevant items, padded with +inf; n_relevant (chunk,) is R per query; blocks is None when
-    no relevant item ties with another item, else :func:`_tied_blocks`'s (start, size) of each relevant item's block.
+    Returns (ranks, n_relevant, ties): ranks is (chunk, max R) float64 holding, row by row, the ascending 1-based
+    ranks of the query's relevant items, padded with +inf; n_relevant (chunk,) is R per query; ties is
+    :func:`_tied_blocks`'s (rows, start, size) for the rows where a relevant item ties with another item, or None.
     """
     order = _ranking(similarity)
     relevant = (gallery_labels[None, :] == query_labels[:, None]).gather(1, order)
@@ -197,35 +197,32 @@ def _relevant_ranks(similarity: torch.Tensor, query_labels: torch.Tensor, galler
     width = max(1, int(n_relevant.max()))  # at least one (+inf) column, so every row has a last running sum
     ranks = torch.full((len(n_relevant), width), math.inf, dtype=torch.float64, device=similarity.device)
     ranks[rows, hit_index] = (columns + 1).to(torch.float64)
-    blocks = _tied_blocks(similarity, order, ranks)
-    return ranks, n_relevant, blocks
+    return ranks, n_relevant, _tied_blocks(similarity, order, ranks)
 
 
 def _tied_blocks(similarity: torch.Tensor, order: torch.Tensor, ranks: torch.Tensor):
-    """The tied block of every relevant item: (start, size), both (chunk, max R) float64 like ``ranks``, where start
+    """The rows of the chunk where a relevant item ties with another item, and there the tied block of every
+    relevant item: (rows, start, size), start and size (len(rows), max R) float64 like ``ranks[rows]``, where start
     is the number of items ranked strictly above the block and size the number of items in it (its similarity's),
-    so the block holds ranks start + 1 ... start + size; N and 1 on the padding. None when every relevant item's
-    block is itself alone: then ``ranks`` alone decide every metric, as without ties.
+    so the block holds ranks start + 1 ... start + size; N and 1 on the padding. None when no row has such a tie.
 
     A relevant item ties with another only if it ties with a neighbour in the ranking, which a few gathers check;
-    only then are the rows sorted and each block found by binary search."""
+    only the rows where one does are sorted and their blocks found by binary search."""
     size = similarity.shape[1]
     padding = torch.isinf(ranks)
     position = (ranks - 1).masked_fill(padding, 0).long()
-
-    def similarity_at(positions: torch.Tensor) -> torch.Tensor:
-        return similarity.gather(1, order.gather(1, positions.clamp(0, size - 1)))
-
-    value = similarity_at(position)
-    tied = ((similarity_at(position - 1) == value) & (position > 0)) | (
-        (similarity_at(position + 1) == value) & (position < size - 1))
-    if not bool((tied & ~padding).any()):
+    around = torch.stack([position - 1, position, position + 1], dim=2).clamp_(0, size - 1).view(len(ranks), -1)
+    before, value, after = similarity.gather(1, order.gather(1, around)).view(*ranks.shape, 3).unbind(2)
+    tied = ((before == value) & (position > 0)) | ((after == value) & (position < size - 1))
+    rows = (tied & ~padding).any(dim=1).nonzero().flatten()
+    if len(rows) == 0:
         return None
-    descending = similarity.gather(1, order).neg_()  # ascending: what searchsorted needs
-    hit_values = value.neg().masked_fill_(padding, math.inf)
+    padding = padding[rows]
+    descending = similarity[rows].gather(1, order[rows]).neg_()  # ascending: what searchsorted needs
+    hit_values = value[rows].neg_().masked_fill_(padding, math.inf)
     start = torch.searchsorted(descending, hit_values, right=False)
     stop = torch.searchsorted(descending, hit_values, right=True)
-    return start.to(torch.float64), (stop - start).to(torch.float64).masked_fill_(padding, 1.0)
+    return rows, start.to(torch.float64), (stop - start).to(torch.float64).masked_fill_(padding, 1.0)
 
 
 def _ranking(similarity: torch.Tensor) -> torch.Tensor:
@@ -263,15 +260,28 @@ def _ranking(similarity: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(order)
 
 
-def _metrics_from_ranks(ranks, n_relevant, blocks, gallery_size, precision_ks, map_ks,
+def _metrics_from_ranks(ranks, n_relevant, ties, gallery_size, precision_ks, map_ks,
                         variants) -> dict[str, torch.Tensor]:
-    """All requested metrics of a chunk from the ranks of its relevant items and their tied blocks (see the module
-    docstring), in column order: exact APs, P@K, voc APs, sem-pcyc APs, the tie-grouped AP."""
+    """All requested metrics of a chunk from the ranks of its relevant items (:func:`_relevant_ranks`), in column
+    order: exact APs, P@K, voc APs, sem-pcyc APs, the tie-grouped AP; the rows with ties computed again, as
+    expectations over the orders of their tied blocks (see the module docstring)."""
+    metrics = _rank_metrics(ranks, n_relevant, None, gallery_size, precision_ks, map_ks, variants)
+    if ties is not None:
+        rows, start, size = ties
+        tied = _rank_metrics(ranks[rows], n_relevant[rows], _TiedHits(start, size, gallery_size), gallery_size,
+                             precision_ks, map_ks, variants)
+        for name, values in tied.items():
+            metrics[name][rows] = values
+    return metrics
+
+
+def _rank_metrics(ranks, n_relevant, ties: _TiedHits | None, gallery_size, precision_ks, map_ks,
+                  variants) -> dict[str, torch.Tensor]:
+    """:func:`_metrics_from_ranks` of rows without ties (``ties`` None), or with their :class:`_TiedHits`."""
     hit_number = torch.arange(1, ranks.shape[1] + 1, dtype=torch.float64, device=ranks.device)
     precision_at_hits = hit_number / ranks  # p_m = m / r_m; 0 on the +inf padding
     n_relevant = n_relevant.to(torch.float64)
     cutoffs = {"all": gallery_size} | {str(k): min(k, gallery_size) for k in map_ks}
-    ties = None if blocks is None else _TiedHits(*blocks, gallery_size)
 
     def precision_in_top(top: int) -> torch.Tensor:
         """Per hit, its precision if it ranks within the top ``top``, else 0; with ties, the expectation."""
