@@ -11,7 +11,7 @@ import torch
 from sklearn.metrics import average_precision_score
 
 from zsb.errors import ConfigError, DataError
-from zsb.metrics import AP_VARIANTS, SKLEARN_TIES, RetrievalResult, _ranking, evaluate_retrieval
+from zsb.metrics import AP_VARIANTS, SKLEARN_TIES, RetrievalResult, _ranking, evaluate_retrieval, metric_header
 
 KS = (1, 3, 10, 40, 500)  # 500 > gallery size; 1, 3 < #relevant for most queries; 40 > #relevant for rare classes
 
@@ -438,3 +438,10 @@ def test_sem_pcyc_map_at_k_equals_a_plain_loop(untied_problem):
                     precisions.append(hits / rank)
             expected = sum(precisions) / len(precisions) if precisions else 0.0
             assert result.per_query[f"mAP@{k} (sem-pcyc)"][q] == pytest.approx(expected, abs=1e-12)
+
+
+def test_metric_header_names_every_variant():
+    assert [metric_header(name) for name in ("mAP@all", "mAP@200 (voc)", "mAP@200 (sem-pcyc)", "mAP@all (sklearn ties)",
+                                             "mAP@all (sklearn ties) sd", "P@100")] == [
+        "mAP@all (exact)", "mAP@200 (VOC)", "mAP@200 (SEM-PCYC)", "mAP@all (sklearn ties)",
+        "mAP@all (sklearn ties) sd", "P@100"]

@@ -1,8 +1,9 @@
-"""Zero-shot SBIR retrieval metrics: mAP@all, mAP@K and P@K, exact and vectorised.
+"""Zero-shot SBIR retrieval metrics: mAP@all, mAP@K and P@K, exact and vectorised, independent of gallery order.
 
 Each query sketch ranks the whole photo gallery by cosine similarity of L2-normalised embeddings; a gallery item
-is relevant when its class label equals the query's. Ties in similarity are broken by gallery index (the lower
-index ranks first), so the ranking, and every metric, is deterministic.
+is relevant when its class label equals the query's. Items of equal similarity (a tied block) have no order of
+their own, so every metric is the expectation over the orders of each tied block, all orders equally likely (below);
+no value depends on the gallery's order. Without ties this is the plain metric of the one ranking.
 
 Queries are processed in chunks: per chunk one (chunk x N) similarity matrix, one stable sort (for float32 on the
 CPU, a faster sort of unique integer keys that gives the same order), and from it the 1-based ranks of the query's
@@ -22,23 +23,55 @@ p_m = m / r_m (float64 arithmetic, so the AP values are exact up to rounding):
 * mAP@K (both variants) uses the top n = min(K, N) ranks only, normalised by min(n, R) rather than R: the exact
   variant is sum_{m: r_m <= n} p_m / min(n, R); the voc variant takes the envelope over the top n only (precision
   beyond rank n is ignored) and divides by the same min(n, R). This is SAKE's mAP@200 (``top=200``), whose
-  voc form is our "mAP@200 (voc)".
-* "sem-pcyc" mAP@K (SEM-PCYC's evaluation code, which Doodle2Search's "mAP@200" follows in name only): the
+  voc form is our "mAP@200 (voc)", eccv21's headline.
+* "sem-pcyc" mAP@K (SEM-PCYC's evaluation code: scikit-learn's AP on the top-n slice of the ranking): the
   precisions at the hits within the top n are averaged over those hits, AP@K = sum_{m: r_m <= n} p_m / (hits in
   the top n), 0 without a hit. It is a mean over the retrieved relevant items, not over min(n, R), so it is higher
   than the exact mAP@K whenever fewer than min(n, R) relevant items make the top n. Named "mAP@200 (sem-pcyc)";
-  it is computed for mAP@K only (for mAP@all it equals the exact AP).
+  it is computed for mAP@K only (for mAP@all it equals the exact AP). Doodle2Search's src/test.py computes
+  scikit-learn's mAP@all (our exact mAP@all), and the mAP@200 it holds commented out is this one.
 * P@K = (hits among the top n) / n with n = min(K, N): with a gallery smaller than K, SAKE's ``eval_precision``
   divides by the gallery size, and so do we. (ZSE-SBIR's ``precision_eval`` instead averages the top
   min(K, R) items; the two agree whenever the query has at least K relevant gallery items.) Doodle2Search's
   "P@200" is another quantity: in its code it is the relevance (0 or 1) of the single item at rank 201 (0-based
   index 200), averaged over the queries; zsb does not compute it, and its published P@200 numbers are not set
   beside zsb's.
+* "sklearn ties" (``SKLEARN_TIES``, mAP@all only, asked for by name): scikit-learn's average_precision_score,
+  which takes a tied block as one threshold: each of its k hits gets the precision at the block's end,
+  (H + k) / (s + n) (notation below). SEM-PCYC's binary-code mAP@all is this, on exp(-Hamming distance) scores,
+  so zsb records it for binary codes as "mAP@all (sklearn ties)". Without ties it equals the exact AP.
+
+Ties. Take a tied block of n items after s items of higher similarity, holding k relevant items after H relevant
+items above it; the k hits take a uniformly random k-subset of the places s + 1 ... s + n. A hit at place s + j has
+on average 1 + (j - 1)(k - 1)/(n - 1) hits of its block at or above it, so with c = (k - 1)/(n - 1) (0 when n = 1)
+and t of the block's places within the top n' (t = n for mAP@all), the block's hits add on average to the exact
+AP's sum
+
+    (k/n) sum_{j=1}^{t} (H + 1 + (j - 1) c) / (s + j) = (k/n) [c t + (H + 1 - c (s + 1)) (h(s + t) - h(s))],
+
+h being the harmonic numbers (McSherry and Najork, ECIR 2008, "Computing information retrieval performance
+measures efficiently in the presence of tied scores", give the t = n case); each hit of the block is given 1/k of
+it, its expected precision within the top n'. A cut at K that splits the block (s < n' < s + n) is what t < n
+handles: the exact mAP@K's denominator min(n', R) does not depend on the order. P@K counts each of the block's hits
+as in the top with probability t / n. The sem-pcyc mAP@K divides by the number of hits in the top n', which is
+random when the cut splits a block of hits: then with x of its k hits among its t places in the top
+(hypergeometric), B the expected precision sum of the h hits above the block and F(x) the block's expected sum
+given x (the formula above, with x hits over t places), it is sum_x P(x) (B + F(x)) / (h + x).
+The interpolated ("voc") AP has no such closed form (the envelope couples every block to all blocks below it),
+so zsb defines it under ties as the envelope of the exact variant's per-hit expected precisions (each hit's the
+mean over its block, as above), summed and divided like the untied one. It does not depend on the order, equals
+SAKE's without ties, is never below the exact AP, and never above SAKE's interpolated AP averaged over the orders
+(a max of means is at most the mean of maxes): the tests check all four against every order of small cases.
+Only the queries where a relevant item ties with another item take this path; the others are computed as without
+ties, bit for bit. Exact float32 ties of float embeddings are rare but real (random 512-d embeddings against 17,101
+photos: about one query in six has a relevant item tied with another item, moving its AP by about 1e-6); binary
+codes tie in large blocks of equal Hamming distance.
 
 Differences from SAKE, on purpose: SAKE ranks with ``np.argsort(-scores)`` (unstable quicksort), so its order of
-tied items is arbitrary (ZSE-SBIR's too); ours is by gallery index. A query with no relevant gallery item gets NaN there (and is
-skipped by ``np.nanmean``); here its AP values are 0 (as scikit-learn returns) and a warning says how many
-queries are affected, so every query counts in every mean.
+tied items, and with it its metrics, is arbitrary (ZSE-SBIR's and SEM-PCYC's too; for SEM-PCYC's binary mAP@200 the
+top-200 slice itself depends on it); ours is the expectation over those orders. A query with no relevant gallery
+item gets NaN there (and is skipped by ``np.nanmean``); here its AP values are 0 (as scikit-learn returns) and a
+warning says how many queries are affected, so every query counts in every mean.
 """
 
 from __future__ import annotations
@@ -75,7 +108,7 @@ class RetrievalResult:
 
     ``per_query`` has one row per query, in query order: "label" (the query's class label) and one float column
     per metric: "mAP@all", "mAP@<K>" (exact AP), "P@<K>", "mAP@all (voc)", "mAP@<K> (voc)" (interpolated AP),
-    as requested. The per-query AP values are named "mAP@..." so that their means keep the papers' names.
+    "mAP@<K> (sem-pcyc)", "mAP@all (sklearn ties)", as requested. The per-query AP values are named "mAP@..." so that their means keep the papers' names.
     """
 
     per_query: pd.DataFrame
@@ -119,8 +152,9 @@ def evaluate_retrieval(
         gallery_labels: (N,) integer class labels of the gallery; relevant = same label as the query.
         precision_ks: cut-offs K of the P@K columns (default (10, 25, 100, 200)).
         map_ks: cut-offs K of the mAP@K columns, besides mAP@all which is always computed (default (200,)).
-        ap_variants: which average precisions: "exact" (non-interpolated), "voc" (interpolated, SAKE's) and/or
-            "sem-pcyc" (mAP@K over the hits in the top K, SEM-PCYC's) (default exact and voc).
+        ap_variants: which average precisions: "exact" (non-interpolated), "voc" (interpolated, SAKE's),
+            "sem-pcyc" (mAP@K over the hits in the top K, SEM-PCYC's) and/or "sklearn ties" (mAP@all with a tied
+            block as one threshold, scikit-learn's) (default exact and voc).
         chunk_size: queries ranked at once (default 512). Memory beyond the inputs is about chunk_size * N * 20
             (float32) to 35 bytes: about 330 MB measured for Sketchy Extended's N = 17,101 photos and 1 GB for
             QuickDraw Extended's 54,151, in float32. Results do not depend on it, bit for bit.
