@@ -155,9 +155,10 @@ def evaluate_retrieval(
         ap_variants: which average precisions: "exact" (non-interpolated), "voc" (interpolated, SAKE's),
             "sem-pcyc" (mAP@K over the hits in the top K, SEM-PCYC's) and/or "sklearn ties" (mAP@all with a tied
             block as one threshold, scikit-learn's) (default exact and voc).
-        chunk_size: queries ranked at once (default 512). Memory beyond the inputs is about chunk_size * N * 20
-            (float32) to 35 bytes: about 330 MB measured for Sketchy Extended's N = 17,101 photos and 1 GB for
-            QuickDraw Extended's 54,151, in float32. Results do not depend on it, bit for bit.
+        chunk_size: queries ranked at once (default 512). Memory beyond the inputs is about chunk_size * N * 25
+            (float32) to 40 bytes (the similarities are kept until their ties are checked): about 380 MB for
+            Sketchy Extended's N = 17,101 photos and 1.15 GB for QuickDraw Extended's 54,151, in float32. Results
+            do not depend on it, bit for bit.
         progress: show a progress bar over the chunks (default False).
 
     Similarities are computed in float64 when either embedding is float64, else in float32.
