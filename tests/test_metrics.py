@@ -11,7 +11,15 @@ import torch
 from sklearn.metrics import average_precision_score
 
 from zsb.errors import ConfigError, DataError
-from zsb.metrics import AP_VARIANTS, SKLEARN_TIES, RetrievalResult, _ranking, evaluate_retrieval, metric_header
+from zsb.metrics import (
+    AP_VARIANTS,
+    SKLEARN_TIES,
+    RetrievalResult,
+    _harmonic_between,
+    _ranking,
+    evaluate_retrieval,
+    metric_header,
+)
 
 KS = (1, 3, 10, 40, 500)  # 500 > gallery size; 1, 3 < #relevant for most queries; 40 > #relevant for rare classes
 
@@ -445,3 +453,31 @@ def test_metric_header_names_every_variant():
                                              "mAP@all (sklearn ties) sd", "P@100")] == [
         "mAP@all (exact)", "mAP@200 (VOC)", "mAP@200 (SEM-PCYC)", "mAP@all (sklearn ties)",
         "mAP@all (sklearn ties) sd", "P@100"]
+
+
+def test_a_tied_block_far_down_the_ranking_scores_its_expectation():
+    """A block of 6 tied items (3 relevant) after 70 items of distinct similarity, with cuts inside it: every metric
+    equals its mean over the block's 720 orders (the harmonic sums there start past 64, where zsb uses their
+    asymptotic expansion)."""
+    rng = np.random.default_rng(7)
+    x = np.concatenate([np.linspace(5.0, 1.0, 70), np.full(6, 0.5), np.linspace(0.4, -3.0, 24)])
+    gallery = torch.tensor(np.stack([x, np.ones_like(x)], axis=1))  # similarity to (1, 0): x / sqrt(x^2 + 1)
+    labels = torch.tensor(np.concatenate([rng.integers(0, 2, 70), [0, 1, 0, 1, 1, 0], rng.integers(0, 2, 24)]))
+    ks = (72, 74, 76, 90)
+    result = evaluate_retrieval(torch.tensor([[1.0, 0.0]], dtype=torch.float64), [1], gallery, labels,
+                                precision_ks=ks, map_ks=ks, ap_variants=(*AP_VARIANTS, SKLEARN_TIES)).per_query
+    similarity = torch.nn.functional.normalize(gallery, dim=1)[:, 0].tolist()
+    assert len(set(similarity)) == 95  # the premise: one block of 6, the rest alone
+    relevance = (labels == 1).tolist()
+    expected = expected_metrics_over_all_orders(similarity, relevance, ks)
+    for name in result.columns.drop(["label", "mAP@all (sklearn ties)"]):
+        assert result.loc[0, name] == pytest.approx(expected[name], abs=1e-12), name
+    assert result.loc[0, "mAP@all (sklearn ties)"] == pytest.approx(average_precision_score(relevance, similarity),
+                                                                     abs=1e-12)
+
+
+def test_harmonic_sums_equal_math_fsum():
+    cases = [(s, t) for s in (0, 1, 63, 64, 65, 1000, 17100, 54150) for t in (0, 1, 2, 63, 64, 500, 3000)]
+    start, places = (torch.tensor(column, dtype=torch.float64) for column in zip(*cases))
+    for (s, t), value in zip(cases, _harmonic_between(start, places).tolist()):
+        assert value == pytest.approx(math.fsum(1 / (s + j) for j in range(1, t + 1)), rel=1e-13, abs=0)

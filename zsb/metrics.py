@@ -303,7 +303,7 @@ def _metrics_from_ranks(ranks, n_relevant, ties, gallery_size, precision_ks, map
     metrics = _rank_metrics(ranks, n_relevant, None, gallery_size, precision_ks, map_ks, variants)
     if ties is not None:
         rows, start, size = ties
-        tied = _rank_metrics(ranks[rows], n_relevant[rows], _TiedHits(start, size, gallery_size), gallery_size,
+        tied = _rank_metrics(ranks[rows], n_relevant[rows], _TiedHits(start, size), gallery_size,
                              precision_ks, map_ks, variants)
         for name, values in tied.items():
             metrics[name][rows] = values
@@ -365,7 +365,7 @@ class _TiedHits:
     blocks above it, ``count`` the hits in its block; all (chunk, max R) float64. ``alone`` marks hits whose block is
     themselves (their metrics are the untied ones, bit for bit)."""
 
-    def __init__(self, start: torch.Tensor, size: torch.Tensor, gallery_size: int):
+    def __init__(self, start: torch.Tensor, size: torch.Tensor):
         self.start, self.size, self.alone = start, size, size == 1
         index = torch.arange(start.shape[1], device=start.device).expand_as(start)
         first = torch.ones_like(self.alone)
@@ -377,16 +377,10 @@ class _TiedHits:
         self.ahead = first_index.to(torch.float64)
         self.count = (last_index - first_index + 1).to(torch.float64)
         self.slope = (self.count - 1) / (size - 1).clamp(min=1)  # (k - 1) / (n - 1): 0 in a block of one
-        reciprocals = 1.0 / torch.arange(1, gallery_size + 1, dtype=torch.float64, device=start.device)
-        self.harmonic = torch.cat([reciprocals.new_zeros(1), torch.cumsum(reciprocals, 0)])  # H_0 ... H_N
 
     def in_top(self, ranks: torch.Tensor, top: int) -> torch.Tensor:
         """Per hit, the probability that it ranks within the top ``top``: the share of its block's places there."""
         return torch.where(self.alone, (ranks <= top).to(torch.float64), ((top - self.start) / self.size).clamp(0, 1))
-
-    def harmonic_sum(self, places: torch.Tensor) -> torch.Tensor:
-        """sum_{j=1}^{places} 1 / (start + j)."""
-        return _lookup(self.harmonic, self.start + places) - _lookup(self.harmonic, self.start)
 
     def precision_in_top(self, top: int) -> torch.Tensor:
         """Per hit, the expected precision at it times its chance to rank within the top ``top``, averaged over its
@@ -394,7 +388,7 @@ class _TiedHits:
         c = (k - 1) / (n - 1), in closed form with harmonic numbers."""
         places = (top - self.start).clamp(min=0).minimum(self.size)
         offset = self.ahead + 1 - self.slope * (self.start + 1)
-        return (self.slope * places + offset * self.harmonic_sum(places)) / self.size
+        return (self.slope * places + offset * _harmonic_between(self.start, places)) / self.size
 
     def precision_at_block_end(self, precision_at_hits: torch.Tensor) -> torch.Tensor:
         """Per hit, the precision at the end of its block, (H + k) / (s + n): a tied block as one threshold."""
@@ -423,14 +417,33 @@ class _TiedHits:
         log_p = (_log_binomial(count, x) + _log_binomial(size - count, places - x) - _log_binomial(size, places))
         probability = torch.where(possible, torch.exp(log_p.masked_fill(~possible, 0.0)), 0.0)
         slope = (x - 1) / (places - 1).clamp(min=1)
-        harmonic = _lookup(self.harmonic, start + places) - _lookup(self.harmonic, start)
+        harmonic = _harmonic_between(start, places)
         spread = x / places * ((ahead + 1) * harmonic - slope * ((start + 1) * harmonic - places))
         values[rows] = (probability * (above + spread) / (ahead + x).clamp(min=1)).sum(dim=1)
 
 
-def _lookup(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``table[index]`` for a float tensor of whole numbers (index_select: much faster than indexing on the CPU)."""
-    return table.index_select(0, index.long().flatten()).view(index.shape)
+_SMALL_HARMONIC = [math.fsum(1 / j for j in range(1, n + 1)) for n in range(65)]  # H_0 ... H_64, correctly rounded
+
+
+def _harmonic_between(start: torch.Tensor, places: torch.Tensor) -> torch.Tensor:
+    """sum_{j=1}^{places} 1 / (start + j) = H(start + places) - H(start), for float64 tensors of whole numbers,
+    within 1e-13 relative: from start 64 on by the asymptotic expansion H(x) = ln x + gamma + 1/(2x) - 1/(12x^2) +
+    1/(120x^4) - 1/(252x^6) (next term below 1e-17), its difference formed without cancellation (log1p); below,
+    from H(start) in a correctly rounded table. (A difference of two cumulative sums of 1/j loses up to 1e-10
+    relative where places << start.)"""
+    end = start + places
+
+    def expansion_terms(x: torch.Tensor) -> torch.Tensor:  # H(x) - ln x - gamma
+        inverse_square = 1 / (x * x)
+        return 0.5 / x - inverse_square * (1 / 12 - inverse_square * (1 / 120 - inverse_square / 252))
+
+    low, high = start.clamp(min=64), end.clamp(min=64)
+    far = torch.log1p((high - low) / low) + (expansion_terms(high) - expansion_terms(low))
+    table = torch.tensor(_SMALL_HARMONIC, dtype=torch.float64, device=start.device)
+    end_harmonic = torch.where(end < 64, table.index_select(0, end.clamp(max=64).long().flatten()).view(end.shape),
+                               torch.log(high) + 0.5772156649015329 + expansion_terms(high))
+    near = end_harmonic - table.index_select(0, start.clamp(max=64).long().flatten()).view(start.shape)
+    return torch.where(start >= 64, far, near)
 
 
 def _log_binomial(n: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
