@@ -108,7 +108,8 @@ class RetrievalResult:
 
     ``per_query`` has one row per query, in query order: "label" (the query's class label) and one float column
     per metric: "mAP@all", "mAP@<K>" (exact AP), "P@<K>", "mAP@all (voc)", "mAP@<K> (voc)" (interpolated AP),
-    "mAP@<K> (sem-pcyc)", "mAP@all (sklearn ties)", as requested. The per-query AP values are named "mAP@..." so that their means keep the papers' names.
+    "mAP@<K> (sem-pcyc)", "mAP@all (sklearn ties)", as requested. The per-query AP values are named "mAP@..." so
+    that their means keep the papers' names.
     """
 
     per_query: pd.DataFrame

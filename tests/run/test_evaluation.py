@@ -88,7 +88,8 @@ def test_binary_codes_are_fitted_on_seen_training_embeddings_only(tmp_path, synt
     record = json.loads(run.folder.metrics_path().read_text())["binary"]
     assert record["bits"] == 8 and record["bytes_per_item"] == 1 and record["real_valued_bytes_per_item"] == 64
     assert record["fitted_on"]["seen_training_images"] == len(train_paths)
-    assert set(record["metrics"]) == set(summary) | {"mAP@all (sklearn ties)"} and 0 <= record["metrics"]["mAP@all"] <= 1
+    assert set(record["metrics"]) == set(summary) | {"mAP@all (sklearn ties)"}
+    assert 0 <= record["metrics"]["mAP@all"] <= 1
     itq = real_fit(seen["embeddings"].numpy(), bits=8)
     features = stages.embeddings(run, "trained")
     codes = binary.as_signed(itq.encode(features["queries"].numpy()))
