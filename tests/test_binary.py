@@ -4,6 +4,7 @@ its ties, and the fit on the seen classes' training embeddings only."""
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.metrics import average_precision_score
 from test_metrics import expected_metrics_over_random_orders
 
@@ -115,3 +116,15 @@ def test_bad_input_is_refused():
         itq.encode(np.zeros((2, 5)))
     with pytest.raises(DataError, match="finite"):
         fit_itq(np.full((50, 8), np.nan), bits=4)
+
+
+@pytest.mark.parametrize("bits", [8, 32, 48, 64])
+def test_signed_codes_give_exact_hamming_similarities(bits):
+    """Normalised in float32 as evaluate_retrieval does, the cosine similarity of two codes is exactly 1 - 2 d / L
+    (L: bits padded to a power of 4), so codes at equal Hamming distance tie exactly."""
+    codes = np.random.default_rng(bits).random((120, bits)) < 0.5
+    signed = torch.nn.functional.normalize(torch.from_numpy(as_signed(codes)), dim=1)
+    length = signed.shape[1]
+    assert length in (16, 64) and length >= bits
+    distances = hamming_distances(pack(codes), pack(codes))
+    assert np.array_equal((signed @ signed.T).numpy().astype(np.float64), 1 - 2 * distances / length)

@@ -22,7 +22,6 @@ seed; 50 iterations, as in the authors' reference code; a code bit is 1 where ``
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,7 +98,9 @@ def as_signed(codes: np.ndarray) -> np.ndarray:
     entries past the code all +1: the cosine similarity of two is ``1 - 2 * hamming / L``, computed exactly (after
     normalisation every entry is ±2^-k, every product ±1/L), so equal Hamming distances tie exactly."""
     signed = np.where(np.asarray(codes, dtype=bool), 1.0, -1.0).astype(np.float32)
-    length = 4 ** math.ceil(math.log(signed.shape[1], 4) - 1e-9) if signed.shape[1] > 1 else 1
+    length = 1
+    while length < signed.shape[1]:
+        length *= 4
     return np.pad(signed, ((0, 0), (0, length - signed.shape[1])), constant_values=1.0)
 
 
