@@ -156,10 +156,9 @@ def evaluate_retrieval(
         ap_variants: which average precisions: "exact" (non-interpolated), "voc" (interpolated, SAKE's),
             "sem-pcyc" (mAP@K over the hits in the top K, SEM-PCYC's) and/or "sklearn ties" (mAP@all with a tied
             block as one threshold, scikit-learn's) (default exact and voc).
-        chunk_size: queries ranked at once (default 512). Memory beyond the inputs is about chunk_size * N * 25
-            (float32) to 40 bytes (the similarities are kept until their ties are checked): about 380 MB for
-            Sketchy Extended's N = 17,101 photos and 1.15 GB for QuickDraw Extended's 54,151, in float32. Results
-            do not depend on it, bit for bit.
+        chunk_size: queries ranked at once (default 512). Memory beyond the inputs is about chunk_size * N * 20
+            (float32) to 35 bytes: about 330 MB measured for Sketchy Extended's N = 17,101 photos and 1 GB for
+            QuickDraw Extended's 54,151, in float32. Results do not depend on it, bit for bit.
         progress: show a progress bar over the chunks (default False).
 
     Similarities are computed in float64 when either embedding is float64, else in float32.
@@ -225,8 +224,8 @@ def _relevant_ranks(similarity: torch.Tensor, query_labels: torch.Tensor, galler
     """
     order = _ranking(similarity)
     relevant = (gallery_labels[None, :] == query_labels[:, None]).gather(1, order)
-    n_relevant = relevant.sum(dim=1)
     rows, columns = relevant.nonzero(as_tuple=True)  # row-major: each row's ranks come out ascending
+    n_relevant = torch.bincount(rows, minlength=len(relevant))  # (a row sum of the mask would take 8 bytes an item)
     del relevant
     first_of_row = torch.cumsum(n_relevant, 0) - n_relevant
     hit_index = torch.arange(len(rows), device=rows.device) - first_of_row[rows]
@@ -234,6 +233,10 @@ def _relevant_ranks(similarity: torch.Tensor, query_labels: torch.Tensor, galler
     ranks = torch.full((len(n_relevant), width), math.inf, dtype=torch.float64, device=similarity.device)
     ranks[rows, hit_index] = (columns + 1).to(torch.float64)
     return ranks, n_relevant, _tied_blocks(similarity, order, ranks)
+
+
+_TIED_ROWS_AT_ONCE = 64
+"""Rows sorted at once for the tie search: bounds its memory to 64 * N * 16 bytes."""
 
 
 def _tied_blocks(similarity: torch.Tensor, order: torch.Tensor, ranks: torch.Tensor):
@@ -254,10 +257,12 @@ def _tied_blocks(similarity: torch.Tensor, order: torch.Tensor, ranks: torch.Ten
     if len(rows) == 0:
         return None
     padding = padding[rows]
-    descending = similarity[rows].gather(1, order[rows]).neg_()  # ascending: what searchsorted needs
     hit_values = value[rows].neg_().masked_fill_(padding, math.inf)
-    start = torch.searchsorted(descending, hit_values, right=False)
-    stop = torch.searchsorted(descending, hit_values, right=True)
+    start, stop = torch.empty_like(hit_values, dtype=torch.int64), torch.empty_like(hit_values, dtype=torch.int64)
+    for batch in torch.arange(len(rows), device=rows.device).split(_TIED_ROWS_AT_ONCE):
+        descending = similarity[rows[batch]].gather(1, order[rows[batch]]).neg_()  # ascending, for searchsorted
+        start[batch] = torch.searchsorted(descending, hit_values[batch], right=False)
+        stop[batch] = torch.searchsorted(descending, hit_values[batch], right=True)
     return rows, start.to(torch.float64), (stop - start).to(torch.float64).masked_fill_(padding, 1.0)
 
 
