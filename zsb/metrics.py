@@ -76,6 +76,7 @@ warning says how many queries are affected, so every query counts in every mean.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import warnings
@@ -324,6 +325,7 @@ def _rank_metrics(ranks, n_relevant, ties: _TiedHits | None, gallery_size, preci
     n_relevant = n_relevant.to(torch.float64)
     cutoffs = {"all": gallery_size} | {str(k): min(k, gallery_size) for k in map_ks}
 
+    @functools.cache
     def precision_in_top(top: int) -> torch.Tensor:
         """Per hit, its precision if it ranks within the top ``top``, else 0; with ties, the expectation."""
         untied = precision_at_hits.masked_fill(ranks > top, 0.0)
