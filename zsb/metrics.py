@@ -76,6 +76,7 @@ warning says how many queries are affected, so every query counts in every mean.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import re
@@ -233,7 +234,8 @@ def _relevant_ranks(similarity: torch.Tensor, query_labels: torch.Tensor, galler
     width = max(1, int(n_relevant.max()))  # at least one (+inf) column, so every row has a last running sum
     ranks = torch.full((len(n_relevant), width), math.inf, dtype=torch.float64, device=similarity.device)
     ranks[rows, hit_index] = (columns + 1).to(torch.float64)
-    return ranks, n_relevant, _tied_blocks(similarity, order, ranks)
+    with _one_thread():
+        return ranks, n_relevant, _tied_blocks(similarity, order, ranks)
 
 
 _TIED_ROWS_AT_ONCE = 64
@@ -310,11 +312,24 @@ def _metrics_from_ranks(ranks, n_relevant, ties, gallery_size, precision_ks, map
     metrics = _rank_metrics(ranks, n_relevant, None, gallery_size, precision_ks, map_ks, variants)
     if ties is not None:
         rows, start, size = ties
-        tied = _rank_metrics(ranks[rows], n_relevant[rows], _TiedHits(start, size), gallery_size,
-                             precision_ks, map_ks, variants)
-        for name, values in tied.items():
-            metrics[name][rows] = values
+        with _one_thread():
+            tied = _rank_metrics(ranks[rows], n_relevant[rows], _TiedHits(start, size), gallery_size,
+                                 precision_ks, map_ks, variants)
+            for name, values in tied.items():
+                metrics[name][rows] = values
     return metrics
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """torch on one CPU thread: the tie checks are many operations on small tensors, for which waking the other
+    threads costs more than it saves (much more on a machine whose cores are all busy)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _rank_metrics(ranks, n_relevant, ties: _TiedHits | None, gallery_size, precision_ks, map_ks,
