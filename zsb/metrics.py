@@ -47,24 +47,24 @@ on average 1 + (j - 1)(k - 1)/(n - 1) hits of its block at or above it, so with 
 and t of the block's places within the top n' (t = n for mAP@all), the block's hits add on average to the exact
 AP's sum
 
-    (k/n) sum_{j=1}^{t} (H + 1 + (j - 1) c) / (s + j) = (k/n) [c t + (H + 1 - c (s + 1)) (h(s + t) - h(s))],
+    (k/n) sum_{j=1}^{t} (H + 1 + (j - 1) c) / (s + j) = (k/n) [c t + (H + 1 - c (s + 1)) (Har(s + t) - Har(s))],
 
-h being the harmonic numbers (McSherry and Najork, ECIR 2008, "Computing information retrieval performance
+Har(m) = 1 + 1/2 + ... + 1/m being the harmonic numbers (McSherry and Najork, ECIR 2008, "Computing information retrieval performance
 measures efficiently in the presence of tied scores", give the t = n case); each hit of the block is given 1/k of
 it, its expected precision within the top n'. A cut at K that splits the block (s < n' < s + n) is what t < n
 handles: the exact mAP@K's denominator min(n', R) does not depend on the order. P@K counts each of the block's hits
 as in the top with probability t / n. The sem-pcyc mAP@K divides by the number of hits in the top n', which is
 random when the cut splits a block of hits: then with x of its k hits among its t places in the top
-(hypergeometric), B the expected precision sum of the h hits above the block and F(x) the block's expected sum
-given x (the formula above, with x hits over t places), it is sum_x P(x) (B + F(x)) / (h + x).
+(hypergeometric), B the expected precision sum of the H hits above the block and F(x) the block's expected sum
+given x (the formula above, with x hits over t places), it is sum_x P(x) (B + F(x)) / (H + x).
 The interpolated ("voc") AP has no such closed form (the envelope couples every block to all blocks below it),
 so zsb defines it under ties as the envelope of the exact variant's per-hit expected precisions (each hit's the
 mean over its block, as above), summed and divided like the untied one. It does not depend on the order, equals
 SAKE's without ties, is never below the exact AP, and never above SAKE's interpolated AP averaged over the orders
-(a max of means is at most the mean of maxes): the tests check all four against every order of small cases.
+(a max of means is at most the mean of maxes); the tests check the bounds over every order of small cases.
 Only the queries where a relevant item ties with another item take this path; the others are computed as without
 ties, bit for bit. Exact float32 ties of float embeddings are rare but real (random 512-d embeddings against 17,101
-photos: about one query in six has a relevant item tied with another item, moving its AP by about 1e-6); binary
+photos: about one query in six has a relevant item tied with another item, moving its AP by around 1e-6); binary
 codes tie in large blocks of equal Hamming distance.
 
 Differences from SAKE, on purpose: SAKE ranks with ``np.argsort(-scores)`` (unstable quicksort), so its order of
