@@ -53,10 +53,10 @@ with the harmonic numbers Har(m) = 1 + 1/2 + ... + 1/m (McSherry and Najork, ECI
 retrieval performance measures efficiently in the presence of tied scores", give the t = n case); each hit of the
 block is given 1/k of it, its expected precision within the top n'. A cut at K that splits the block
 (s < n' < s + n) is what t < n handles: the exact mAP@K's denominator min(n', R) does not depend on the order. P@K
-counts each of the block's hits as in the top with probability t / n. The sem-pcyc mAP@K divides by the number of hits in the top n', which is
-random when the cut splits a block of hits: then with x of its k hits among its t places in the top
-(hypergeometric), B the expected precision sum of the H hits above the block and F(x) the block's expected sum
-given x (the formula above, with x hits over t places), it is sum_x P(x) (B + F(x)) / (H + x).
+counts each of the block's hits as in the top with probability t / n. The sem-pcyc mAP@K divides by the number of
+hits in the top n', which is random when the cut splits a block of hits: then with x of its k hits among its t
+places in the top (hypergeometric), B the expected precision sum of the H hits above the block and F(x) the block's
+expected sum given x (the formula above, with x hits over t places), it is sum_x P(x) (B + F(x)) / (H + x).
 The interpolated ("voc") AP has no such closed form (the envelope couples every block to all blocks below it),
 so zsb defines it under ties as the envelope of the exact variant's per-hit expected precisions (each hit's the
 mean over its block, as above), summed and divided like the untied one. It does not depend on the order, equals
