@@ -116,7 +116,8 @@ def main() -> None:
           f"{1e3 * ours_cpu_per_query:.3f} ms/query CPU; speed ratio {sklearn_per_query / ours_per_query:.1f}x wall, "
           f"{sklearn_cpu_per_query / ours_cpu_per_query:.1f}x CPU time")
     print(f"max |AP ours - AP scikit-learn| on the subset: {difference:.2e} "
-          "(float32 similarities; scikit-learn groups exact ties, we break them by gallery index)")
+          "(float32 similarities; where they tie exactly, scikit-learn takes a tied block as one threshold, zsb the "
+          "mean over its orders)")
     print(f"final peak RSS: {peak_rss_mib():.0f} MiB")
 
 

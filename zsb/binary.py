@@ -5,13 +5,15 @@ SEM-PCYC, TCN and MATHM also report retrieval with 64-bit binary codes learned b
 orthogonal matrix R that minimises the quantisation error ``||B - V R||`` between the projected data V and its
 binary codes B = sign(V R), found by alternating the two (B given R; R given B by an orthogonal Procrustes step:
 with ``B^T V = U S W^T``, ``R = W U^T``). The fit uses the **seen classes' training embeddings only**
-(:func:`fit_itq`); queries and gallery are then encoded (:meth:`ITQ.encode`) and ranked by Hamming distance,
-ties broken by gallery index.
+(:func:`fit_itq`); queries and gallery are then encoded (:meth:`ITQ.encode`) and ranked by Hamming distance.
 
-Hamming ranking reuses :func:`zsb.metrics.evaluate_retrieval`: a code as a ±1 vector, normalised, has cosine
-similarity ``1 - 2 d / bits`` with another (d = Hamming distance), which is exact in float32 and monotone in d,
-and its stable sort breaks ties by gallery index. :func:`hamming_distances` computes d itself from bit-packed codes
-(what a deployed index stores: ``bits / 8`` bytes per item).
+Hamming ranking reuses :func:`zsb.metrics.evaluate_retrieval`: a code as a ±1 vector (:func:`as_signed`), normalised,
+has cosine similarity ``1 - 2 d / L`` with another (d = Hamming distance, L = bits padded to a power of 4), exact in
+float32 and monotone in d. Many gallery items share a distance to a query; every metric is then the expectation
+over the orders of each tied block, so it does not depend on the gallery's order (see :mod:`zsb.metrics`), and
+SEM-PCYC's own binary mAP@all, scikit-learn's AP on exp(-Hamming) scores, is computed too, as
+"mAP@all (sklearn ties)". :func:`hamming_distances` computes d itself from bit-packed codes (what a deployed index
+stores: ``bits / 8`` bytes per item).
 
 Choices the papers do not state, made here and documented: principal directions get a fixed sign (the largest
 component of each positive), so the fit does not depend on the LAPACK build; the initial rotation comes from a fixed
@@ -92,8 +94,14 @@ def random_rotation(size: int, seed: int) -> np.ndarray:
 
 
 def as_signed(codes: np.ndarray) -> np.ndarray:
-    """Bool codes as float32 ±1 vectors: their cosine similarity is ``1 - 2 * hamming / bits``."""
-    return np.where(np.asarray(codes, dtype=bool), 1.0, -1.0).astype(np.float32)
+    """(N, bits) bool codes as float32 ±1 vectors of length L, the smallest power of 4 >= bits, the L - bits
+    entries past the code all +1: the cosine similarity of two is ``1 - 2 * hamming / L``, computed exactly (after
+    normalisation every entry is ±2^-k, every product ±1/L), so equal Hamming distances tie exactly."""
+    signed = np.where(np.asarray(codes, dtype=bool), 1.0, -1.0).astype(np.float32)
+    length = 1
+    while length < signed.shape[1]:
+        length *= 4
+    return np.pad(signed, ((0, 0), (0, length - signed.shape[1])), constant_values=1.0)
 
 
 def pack(codes: np.ndarray) -> np.ndarray:

@@ -1,8 +1,9 @@
-"""Zero-shot SBIR retrieval metrics: mAP@all, mAP@K and P@K, exact and vectorised.
+"""Zero-shot SBIR retrieval metrics: mAP@all, mAP@K and P@K, exact and vectorised, independent of gallery order.
 
 Each query sketch ranks the whole photo gallery by cosine similarity of L2-normalised embeddings; a gallery item
-is relevant when its class label equals the query's. Ties in similarity are broken by gallery index (the lower
-index ranks first), so the ranking, and every metric, is deterministic.
+is relevant when its class label equals the query's. Items of equal similarity (a tied block) have no order of
+their own, so every metric is the expectation over the orders of each tied block, all orders equally likely (below);
+no value depends on the gallery's order. Without ties this is the plain metric of the one ranking.
 
 Queries are processed in chunks: per chunk one (chunk x N) similarity matrix, one stable sort (for float32 on the
 CPU, a faster sort of unique integer keys that gives the same order), and from it the 1-based ranks of the query's
@@ -22,27 +23,61 @@ p_m = m / r_m (float64 arithmetic, so the AP values are exact up to rounding):
 * mAP@K (both variants) uses the top n = min(K, N) ranks only, normalised by min(n, R) rather than R: the exact
   variant is sum_{m: r_m <= n} p_m / min(n, R); the voc variant takes the envelope over the top n only (precision
   beyond rank n is ignored) and divides by the same min(n, R). This is SAKE's mAP@200 (``top=200``), whose
-  voc form is our "mAP@200 (voc)".
-* "sem-pcyc" mAP@K (SEM-PCYC's evaluation code, which Doodle2Search's "mAP@200" follows in name only): the
+  voc form is our "mAP@200 (voc)", eccv21's headline.
+* "sem-pcyc" mAP@K (SEM-PCYC's evaluation code: scikit-learn's AP on the top-n slice of the ranking): the
   precisions at the hits within the top n are averaged over those hits, AP@K = sum_{m: r_m <= n} p_m / (hits in
   the top n), 0 without a hit. It is a mean over the retrieved relevant items, not over min(n, R), so it is higher
   than the exact mAP@K whenever fewer than min(n, R) relevant items make the top n. Named "mAP@200 (sem-pcyc)";
-  it is computed for mAP@K only (for mAP@all it equals the exact AP).
+  it is computed for mAP@K only (for mAP@all it equals the exact AP). Doodle2Search's src/test.py computes
+  scikit-learn's mAP@all (our exact mAP@all), and the mAP@200 it holds commented out is this one.
 * P@K = (hits among the top n) / n with n = min(K, N): with a gallery smaller than K, SAKE's ``eval_precision``
   divides by the gallery size, and so do we. (ZSE-SBIR's ``precision_eval`` instead averages the top
   min(K, R) items; the two agree whenever the query has at least K relevant gallery items.) Doodle2Search's
   "P@200" is another quantity: in its code it is the relevance (0 or 1) of the single item at rank 201 (0-based
   index 200), averaged over the queries; zsb does not compute it, and its published P@200 numbers are not set
   beside zsb's.
+* "sklearn ties" (``SKLEARN_TIES``, mAP@all only, asked for by name): scikit-learn's average_precision_score,
+  which takes a tied block as one threshold: each of its k hits gets the precision at the block's end,
+  (H + k) / (s + n) (notation below). SEM-PCYC's binary-code mAP@all is this, on exp(-Hamming distance) scores,
+  so zsb records it for binary codes as "mAP@all (sklearn ties)". Without ties it equals the exact AP.
+
+Ties. Take a tied block of n items after s items of higher similarity, holding k relevant items after H relevant
+items above it; the k hits take a uniformly random k-subset of the places s + 1 ... s + n. A hit at place s + j has
+on average 1 + (j - 1)(k - 1)/(n - 1) hits of its block at or above it, so with c = (k - 1)/(n - 1) (0 when n = 1)
+and t of the block's places within the top n' (t = n for mAP@all), the block's hits add on average to the exact
+AP's sum
+
+    (k/n) sum_{j=1}^{t} (H + 1 + (j - 1) c) / (s + j) = (k/n) [c t + (H + 1 - c (s + 1)) (Har(s + t) - Har(s))],
+
+with the harmonic numbers Har(m) = 1 + 1/2 + ... + 1/m (McSherry and Najork, ECIR 2008, "Computing information
+retrieval performance measures efficiently in the presence of tied scores", give the t = n case); each hit of the
+block is given 1/k of it, its expected precision within the top n'. A cut at K that splits the block
+(s < n' < s + n) is what t < n handles: the exact mAP@K's denominator min(n', R) does not depend on the order. P@K
+counts each of the block's hits as in the top with probability t / n. The sem-pcyc mAP@K divides by the number of
+hits in the top n', which is random when the cut splits a block of hits: then with x of its k hits among its t
+places in the top (hypergeometric), B the expected precision sum of the H hits above the block and F(x) the block's
+expected sum given x (the formula above, with x hits over t places), it is sum_x P(x) (B + F(x)) / (H + x).
+The interpolated ("voc") AP has no such closed form (the envelope couples every block to all blocks below it),
+so zsb defines it under ties as the envelope of the exact variant's per-hit expected precisions (each hit's the
+mean over its block, as above), summed and divided like the untied one. It does not depend on the order, equals
+SAKE's without ties, is never below the exact AP, and never above SAKE's interpolated AP averaged over the orders
+(a max of means is at most the mean of maxes); the tests check the bounds over every order of small cases.
+Only the queries where a relevant item ties with another item take this path; the others are computed as without
+ties, bit for bit. Exact float32 ties of float embeddings are rare but real (random 512-d embeddings against 17,101
+photos: about one query in six has a relevant item tied with another item, moving its AP by around 1e-6); binary
+codes tie in large blocks of equal Hamming distance.
 
 Differences from SAKE, on purpose: SAKE ranks with ``np.argsort(-scores)`` (unstable quicksort), so its order of
-tied items is arbitrary (ZSE-SBIR's too); ours is by gallery index. A query with no relevant gallery item gets NaN there (and is
-skipped by ``np.nanmean``); here its AP values are 0 (as scikit-learn returns) and a warning says how many
-queries are affected, so every query counts in every mean.
+tied items, and with it its metrics, is arbitrary (ZSE-SBIR's and SEM-PCYC's too; for SEM-PCYC's binary mAP@200 the
+top-200 slice itself depends on it); ours is the expectation over those orders. A query with no relevant gallery
+item gets NaN there (and is skipped by ``np.nanmean``); here its AP values are 0 (as scikit-learn returns) and a
+warning says how many queries are affected, so every query counts in every mean.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import re
 import warnings
@@ -60,8 +95,11 @@ from tqdm import tqdm
 from zsb.errors import ConfigError, DataError
 
 AP_VARIANTS = ("exact", "voc", "sem-pcyc")
-"""Every average-precision variant (see the module docstring); ``evaluate_retrieval`` computes
-``DEFAULT_AP_VARIANTS`` unless asked for others."""
+"""The average-precision variants of the real-valued results (see the module docstring); ``evaluate_retrieval``
+computes ``DEFAULT_AP_VARIANTS`` unless asked for others."""
+SKLEARN_TIES = "sklearn ties"
+"""One more variant ``evaluate_retrieval`` accepts: scikit-learn's mAP@all, a tied block as one threshold (binary
+codes' "mAP@all (sklearn ties)", as SEM-PCYC computes it)."""
 DEFAULT_AP_VARIANTS = ("exact", "voc")
 DEFAULT_CHUNK_SIZE = 512
 
@@ -72,7 +110,8 @@ class RetrievalResult:
 
     ``per_query`` has one row per query, in query order: "label" (the query's class label) and one float column
     per metric: "mAP@all", "mAP@<K>" (exact AP), "P@<K>", "mAP@all (voc)", "mAP@<K> (voc)" (interpolated AP),
-    as requested. The per-query AP values are named "mAP@..." so that their means keep the papers' names.
+    "mAP@<K> (sem-pcyc)", "mAP@all (sklearn ties)", as requested. The per-query AP values are named "mAP@..." so
+    that their means keep the papers' names.
     """
 
     per_query: pd.DataFrame
@@ -116,8 +155,9 @@ def evaluate_retrieval(
         gallery_labels: (N,) integer class labels of the gallery; relevant = same label as the query.
         precision_ks: cut-offs K of the P@K columns (default (10, 25, 100, 200)).
         map_ks: cut-offs K of the mAP@K columns, besides mAP@all which is always computed (default (200,)).
-        ap_variants: which average precisions: "exact" (non-interpolated), "voc" (interpolated, SAKE's) and/or
-            "sem-pcyc" (mAP@K over the hits in the top K, SEM-PCYC's) (default exact and voc).
+        ap_variants: which average precisions: "exact" (non-interpolated), "voc" (interpolated, SAKE's),
+            "sem-pcyc" (mAP@K over the hits in the top K, SEM-PCYC's) and/or "sklearn ties" (mAP@all with a tied
+            block as one threshold, scikit-learn's) (default exact and voc).
         chunk_size: queries ranked at once (default 512). Memory beyond the inputs is about chunk_size * N * 20
             (float32) to 35 bytes: about 330 MB measured for Sketchy Extended's N = 17,101 photos and 1 GB for
             QuickDraw Extended's 54,151, in float32. Results do not depend on it, bit for bit.
@@ -156,10 +196,10 @@ def evaluate_retrieval(
     starts = range(0, len(queries), chunk_size)
     for start in tqdm(starts, desc="ranking", unit="chunk", ascii=True, disable=not progress):
         chunk_labels = query_label_tensor[start : start + chunk_size]
-        ranks, n_relevant = _relevant_ranks(queries[start : start + chunk_size] @ gallery.T, chunk_labels,
-                                            gallery_label_tensor)
+        ranks, n_relevant, ties = _relevant_ranks(queries[start : start + chunk_size] @ gallery.T, chunk_labels,
+                                                  gallery_label_tensor)
         n_without_relevant += int((n_relevant == 0).sum())
-        chunk_metrics = _metrics_from_ranks(ranks, n_relevant, len(gallery), precision_ks, map_ks, variants)
+        chunk_metrics = _metrics_from_ranks(ranks, n_relevant, ties, len(gallery), precision_ks, map_ks, variants)
         for name, values in chunk_metrics.items():
             if name not in columns:
                 columns[name] = torch.empty(len(queries), dtype=torch.float64)
@@ -180,21 +220,53 @@ def evaluate_retrieval(
 def _relevant_ranks(similarity: torch.Tensor, query_labels: torch.Tensor, gallery_labels: torch.Tensor):
     """Rank each row of ``similarity`` (chunk, N) by (similarity desc, gallery index asc) (:func:`_ranking`).
 
-    Returns (ranks, n_relevant): ranks is (chunk, max R) float64 holding, row by row, the ascending 1-based ranks
-    of the query's relevant items, padded with +inf; n_relevant (chunk,) is R per query.
+    Returns (ranks, n_relevant, ties): ranks is (chunk, max R) float64 holding, row by row, the ascending 1-based
+    ranks of the query's relevant items, padded with +inf; n_relevant (chunk,) is R per query; ties is
+    :func:`_tied_blocks`'s (rows, start, size) for the rows where a relevant item ties with another item, or None.
     """
     order = _ranking(similarity)
-    del similarity
     relevant = (gallery_labels[None, :] == query_labels[:, None]).gather(1, order)
-    del order
-    n_relevant = relevant.sum(dim=1)
     rows, columns = relevant.nonzero(as_tuple=True)  # row-major: each row's ranks come out ascending
+    n_relevant = torch.bincount(rows, minlength=len(relevant))  # (a row sum of the mask would take 8 bytes an item)
+    del relevant
     first_of_row = torch.cumsum(n_relevant, 0) - n_relevant
     hit_index = torch.arange(len(rows), device=rows.device) - first_of_row[rows]
     width = max(1, int(n_relevant.max()))  # at least one (+inf) column, so every row has a last running sum
-    ranks = torch.full((len(n_relevant), width), math.inf, dtype=torch.float64, device=relevant.device)
+    ranks = torch.full((len(n_relevant), width), math.inf, dtype=torch.float64, device=similarity.device)
     ranks[rows, hit_index] = (columns + 1).to(torch.float64)
-    return ranks, n_relevant
+    with _one_thread():
+        return ranks, n_relevant, _tied_blocks(similarity, order, ranks)
+
+
+_TIED_ROWS_AT_ONCE = 64
+"""Rows sorted at once for the tie search: bounds its memory to 64 * N * 16 bytes."""
+
+
+def _tied_blocks(similarity: torch.Tensor, order: torch.Tensor, ranks: torch.Tensor):
+    """The rows of the chunk where a relevant item ties with another item, and there the tied block of every
+    relevant item: (rows, start, size), start and size (len(rows), max R) float64 like ``ranks[rows]``, where start
+    is the number of items ranked strictly above the block and size the number of items in it (its similarity's),
+    so the block holds ranks start + 1 ... start + size; N and 1 on the padding. None when no row has such a tie.
+
+    A relevant item ties with another only if it ties with a neighbour in the ranking, which a few gathers check;
+    only the rows where one does are sorted and their blocks found by binary search."""
+    size = similarity.shape[1]
+    padding = torch.isinf(ranks)
+    position = (ranks - 1).masked_fill(padding, 0).long()
+    around = torch.stack([position - 1, position, position + 1], dim=2).clamp_(0, size - 1).view(len(ranks), -1)
+    before, value, after = similarity.gather(1, order.gather(1, around)).view(*ranks.shape, 3).unbind(2)
+    tied = ((before == value) & (position > 0)) | ((after == value) & (position < size - 1))
+    rows = (tied & ~padding).any(dim=1).nonzero().flatten()
+    if len(rows) == 0:
+        return None
+    padding = padding[rows]
+    hit_values = value[rows].neg_().masked_fill_(padding, math.inf)
+    start, stop = torch.empty_like(hit_values, dtype=torch.int64), torch.empty_like(hit_values, dtype=torch.int64)
+    for batch in torch.arange(len(rows), device=rows.device).split(_TIED_ROWS_AT_ONCE):
+        descending = similarity[rows[batch]].gather(1, order[rows[batch]]).neg_()  # ascending, for searchsorted
+        start[batch] = torch.searchsorted(descending, hit_values[batch], right=False)
+        stop[batch] = torch.searchsorted(descending, hit_values[batch], right=True)
+    return rows, start.to(torch.float64), (stop - start).to(torch.float64).masked_fill_(padding, 1.0)
 
 
 def _ranking(similarity: torch.Tensor) -> torch.Tensor:
@@ -232,38 +304,176 @@ def _ranking(similarity: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(order)
 
 
-def _metrics_from_ranks(ranks, n_relevant, gallery_size, precision_ks, map_ks, variants) -> dict[str, torch.Tensor]:
-    """All requested metrics of a chunk from the ranks of its relevant items (see the module docstring), in column
-    order: exact APs, P@K, voc APs."""
+def _metrics_from_ranks(ranks, n_relevant, ties, gallery_size, precision_ks, map_ks,
+                        variants) -> dict[str, torch.Tensor]:
+    """All requested metrics of a chunk from the ranks of its relevant items (:func:`_relevant_ranks`), in column
+    order: exact APs, P@K, voc APs, sem-pcyc APs, the tie-grouped AP; the rows with ties computed again, as
+    expectations over the orders of their tied blocks (see the module docstring)."""
+    metrics = _rank_metrics(ranks, n_relevant, None, gallery_size, precision_ks, map_ks, variants)
+    if ties is not None:
+        rows, start, size = ties
+        with _one_thread():
+            tied = _rank_metrics(ranks[rows], n_relevant[rows], _TiedHits(start, size), gallery_size,
+                                 precision_ks, map_ks, variants)
+            for name, values in tied.items():
+                metrics[name][rows] = values
+    return metrics
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """torch on one CPU thread: the tie checks are many operations on small tensors, for which waking the other
+    threads costs more than it saves (much more on a machine whose cores are all busy)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _rank_metrics(ranks, n_relevant, ties: _TiedHits | None, gallery_size, precision_ks, map_ks,
+                  variants) -> dict[str, torch.Tensor]:
+    """:func:`_metrics_from_ranks` of rows without ties (``ties`` None), or with their :class:`_TiedHits`."""
     hit_number = torch.arange(1, ranks.shape[1] + 1, dtype=torch.float64, device=ranks.device)
     precision_at_hits = hit_number / ranks  # p_m = m / r_m; 0 on the +inf padding
     n_relevant = n_relevant.to(torch.float64)
     cutoffs = {"all": gallery_size} | {str(k): min(k, gallery_size) for k in map_ks}
 
+    @functools.cache
+    def precision_in_top(top: int) -> torch.Tensor:
+        """Per hit, its precision if it ranks within the top ``top``, else 0; with ties, the expectation."""
+        untied = precision_at_hits.masked_fill(ranks > top, 0.0)
+        return untied if ties is None else torch.where(ties.alone, untied, ties.precision_in_top(top))
+
     def average_precisions(variant: str) -> dict[str, torch.Tensor]:
         suffix = "" if variant == "exact" else f" ({variant})"
         values = {}
         for name, top in cutoffs.items():
-            if variant == "sem-pcyc" and name == "all":
-                continue  # equal to the exact AP
-            precision_in_top = precision_at_hits.masked_fill(ranks > top, 0.0)
+            if (variant == "sem-pcyc" and name == "all") or (variant == SKLEARN_TIES and name != "all"):
+                continue  # sem-pcyc's mAP@all equals the exact one; scikit-learn's is for mAP@all only
+            if variant == SKLEARN_TIES:
+                precisions = precision_at_hits if ties is None else ties.precision_at_block_end(precision_at_hits)
+            else:
+                precisions = precision_in_top(top)
             if variant == "voc":  # right-to-left running max: the interpolated precision envelope
-                precision_in_top = torch.cummax(precision_in_top.flip(1), dim=1).values.flip(1)
-            if variant == "sem-pcyc":  # the hits within the top n
-                normaliser = (ranks <= top).sum(dim=1).to(torch.float64).clamp(min=1)
-            else:  # min(n, R); 0 / 1 = 0 when R = 0
-                normaliser = torch.clamp(n_relevant, max=top).clamp(min=1)
-            values[f"mAP@{name}{suffix}"] = _sum_in_rank_order(precision_in_top) / normaliser
+                precisions = torch.cummax(precisions.flip(1), dim=1).values.flip(1)
+            if variant == "sem-pcyc":  # over the hits within the top n (in blocks wholly there, with ties)
+                within = ranks <= top if ties is None else ties.start + ties.size <= top
+                above = _sum_in_rank_order(precisions.masked_fill(~within, 0.0))
+                values[f"mAP@{name}{suffix}"] = above / within.sum(dim=1).to(torch.float64).clamp(min=1)
+                if ties is not None:
+                    ties.sem_pcyc_at_cut(values[f"mAP@{name}{suffix}"], above, top)
+            else:
+                normaliser = torch.clamp(n_relevant, max=top).clamp(min=1)  # min(n, R); 0 / 1 = 0 when R = 0
+                values[f"mAP@{name}{suffix}"] = _sum_in_rank_order(precisions) / normaliser
         return values
 
     metrics = average_precisions("exact") if "exact" in variants else {}
     for k in precision_ks:
         top = min(k, gallery_size)
-        metrics[f"P@{k}"] = (ranks <= top).sum(dim=1).to(torch.float64) / top
-    for variant in ("voc", "sem-pcyc"):
+        if ties is None:
+            metrics[f"P@{k}"] = (ranks <= top).sum(dim=1).to(torch.float64) / top
+        else:
+            metrics[f"P@{k}"] = ties.in_top(ranks, top).sum(dim=1) / top
+    for variant in ("voc", "sem-pcyc", SKLEARN_TIES):
         if variant in variants:
             metrics.update(average_precisions(variant))
     return metrics
+
+
+class _TiedHits:
+    """Expected metrics over the orders of tied blocks (the module docstring derives them), per relevant item
+    ("hit") of a chunk: ``start`` and ``size`` of its block (:func:`_tied_blocks`), ``ahead`` the hits ranked in
+    blocks above it, ``count`` the hits in its block; all (chunk, max R) float64. ``alone`` marks hits whose block is
+    themselves (their metrics are the untied ones, bit for bit)."""
+
+    def __init__(self, start: torch.Tensor, size: torch.Tensor):
+        self.start, self.size, self.alone = start, size, size == 1
+        index = torch.arange(start.shape[1], device=start.device).expand_as(start)
+        first = torch.ones_like(self.alone)
+        first[:, 1:] = start[:, 1:] != start[:, :-1]  # a block's hits are consecutive in rank order
+        last = torch.ones_like(self.alone)
+        last[:, :-1] = first[:, 1:]
+        first_index = torch.where(first, index, 0).cummax(dim=1).values
+        last_index = torch.where(last, index, start.shape[1]).flip(1).cummin(dim=1).values.flip(1)
+        self.ahead = first_index.to(torch.float64)
+        self.count = (last_index - first_index + 1).to(torch.float64)
+        self.slope = (self.count - 1) / (size - 1).clamp(min=1)  # (k - 1) / (n - 1): 0 in a block of one
+
+    def in_top(self, ranks: torch.Tensor, top: int) -> torch.Tensor:
+        """Per hit, the probability that it ranks within the top ``top``: the share of its block's places there."""
+        return torch.where(self.alone, (ranks <= top).to(torch.float64), ((top - self.start) / self.size).clamp(0, 1))
+
+    def precision_in_top(self, top: int) -> torch.Tensor:
+        """Per hit, the expected precision at it times its chance to rank within the top ``top``, averaged over its
+        block: (1/n) sum_{j=1}^{t} (H + 1 + (j - 1) c) / (s + j) with t of the block's n places in the top,
+        c = (k - 1) / (n - 1), in closed form with harmonic numbers."""
+        places = (top - self.start).clamp(min=0).minimum(self.size)
+        offset = self.ahead + 1 - self.slope * (self.start + 1)
+        return (self.slope * places + offset * _harmonic_between(self.start, places)) / self.size
+
+    def precision_at_block_end(self, precision_at_hits: torch.Tensor) -> torch.Tensor:
+        """Per hit, the precision at the end of its block, (H + k) / (s + n): a tied block as one threshold."""
+        return torch.where(self.alone, precision_at_hits, (self.ahead + self.count) / (self.start + self.size))
+
+    def sem_pcyc_at_cut(self, values: torch.Tensor, above: torch.Tensor, top: int) -> None:
+        """Overwrite, in ``values``, the sem-pcyc AP of the rows where the cut at ``top`` splits a block of hits:
+        there the number of hits in the top, its denominator, is random. With h hits above the block (all in the
+        top), B the expected sum of their precisions, and x of the block's k hits among its t places in the top
+        (hypergeometric), the expectation is sum_x P(x) (B + F(x)) / (h + x), F(x) being the expected precision sum
+        of x hits spread uniformly over t places."""
+        cut = (self.start < top) & (self.start + self.size > top)
+        rows = cut.any(dim=1).nonzero().flatten()
+        if len(rows) == 0:
+            return
+        hit = cut[rows].to(torch.int64).argmax(dim=1, keepdim=True)  # each row's first hit in the split block
+
+        def at_cut(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor[rows].gather(1, hit)
+
+        start, size, ahead, count = at_cut(self.start), at_cut(self.size), at_cut(self.ahead), at_cut(self.count)
+        above = above[rows, None]
+        places = top - start
+        x = torch.arange(int(torch.minimum(count, places).max()) + 1, dtype=torch.float64, device=start.device)
+        possible = (x <= count) & (x <= places) & (places - x <= size - count)
+        log_p = (_log_binomial(count, x) + _log_binomial(size - count, places - x) - _log_binomial(size, places))
+        probability = torch.where(possible, torch.exp(log_p.masked_fill(~possible, 0.0)), 0.0)
+        slope = (x - 1) / (places - 1).clamp(min=1)
+        harmonic = _harmonic_between(start, places)
+        spread = x / places * ((ahead + 1) * harmonic - slope * ((start + 1) * harmonic - places))
+        values[rows] = (probability * (above + spread) / (ahead + x).clamp(min=1)).sum(dim=1)
+
+
+_SMALL_HARMONIC = [math.fsum(1 / j for j in range(1, n + 1)) for n in range(65)]  # H_0 ... H_64, correctly rounded
+
+
+def _harmonic_between(start: torch.Tensor, places: torch.Tensor) -> torch.Tensor:
+    """sum_{j=1}^{places} 1 / (start + j) = H(start + places) - H(start), for float64 tensors of whole numbers,
+    within 1e-13 relative: from start 64 on by the asymptotic expansion H(x) = ln x + gamma + 1/(2x) - 1/(12x^2) +
+    1/(120x^4) - 1/(252x^6) (next term below 1e-17), its difference formed without cancellation (log1p); below,
+    from H(start) in a correctly rounded table. (A difference of two cumulative sums of 1/j loses up to 1e-10
+    relative where places << start.)"""
+    end = start + places
+
+    def expansion_terms(x: torch.Tensor) -> torch.Tensor:  # H(x) - ln x - gamma
+        inverse_square = 1 / (x * x)
+        return 0.5 / x - inverse_square * (1 / 12 - inverse_square * (1 / 120 - inverse_square / 252))
+
+    low, high = start.clamp(min=64), end.clamp(min=64)
+    far = torch.log1p((high - low) / low) + (expansion_terms(high) - expansion_terms(low))
+    table = torch.tensor(_SMALL_HARMONIC, dtype=torch.float64, device=start.device)
+    end_harmonic = torch.where(end < 64, table.index_select(0, end.clamp(max=64).long().flatten()).view(end.shape),
+                               torch.log(high) + 0.5772156649015329 + expansion_terms(high))
+    near = end_harmonic - table.index_select(0, start.clamp(max=64).long().flatten()).view(start.shape)
+    return torch.where(start >= 64, far, near)
+
+
+def _log_binomial(n: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """log C(n, k) for 0 <= k <= n (anything elsewhere)."""
+    n, k = torch.broadcast_tensors(n, k)
+    k = k.clamp(min=0).minimum(n.clamp(min=0))
+    return torch.lgamma(n.clamp(min=0) + 1) - torch.lgamma(k + 1) - torch.lgamma(n.clamp(min=0) - k + 1)
 
 
 def _sum_in_rank_order(values: torch.Tensor) -> torch.Tensor:
@@ -274,11 +484,12 @@ def _sum_in_rank_order(values: torch.Tensor) -> torch.Tensor:
 
 def _check_ap_variants(ap_variants) -> tuple[str, ...]:
     variants = (ap_variants,) if isinstance(ap_variants, str) else tuple(ap_variants)
-    unknown = [v for v in variants if v not in AP_VARIANTS]
+    unknown = [v for v in variants if v not in (*AP_VARIANTS, SKLEARN_TIES)]
     if unknown or not variants:
         raise ConfigError(
             f"ap_variants={ap_variants!r}: choose one or more of {AP_VARIANTS} "
-            '("exact": non-interpolated AP; "voc": interpolated AP as in SAKE; "sem-pcyc": mAP@K over the hits).'
+            f'or {SKLEARN_TIES!r} ("exact": non-interpolated AP; "voc": interpolated AP as in SAKE; "sem-pcyc": '
+            f'mAP@K over the hits; {SKLEARN_TIES!r}: scikit-learn\'s mAP@all, a tied block as one threshold).'
         )
     return tuple(dict.fromkeys(variants))
 
@@ -329,10 +540,11 @@ def _as_labels(values, name: str, expected_length: int, embedding_name: str) -> 
 
 def metric_header(name: str) -> str:
     """A metric's column header with its AP variant named, as tables show it: ``"mAP@all"`` -> ``"mAP@all
-    (exact)"``, ``"mAP@all (voc)"`` -> ``"mAP@all (VOC)"``, ``"mAP@200 (sem-pcyc)"`` -> ``"mAP@200 (SEM-PCYC)"``;
-    a statistic named after the metric keeps its suffix (``"mAP@all sd"`` -> ``"mAP@all (exact) sd"``); P@K, and
-    anything that is not a metric name, is returned as it is."""
-    match = re.fullmatch(r"(mAP@(?:all|\d+))(?: \((voc|sem-pcyc)\))?((?: [^(].*)?)", name)
+    (exact)"``, ``"mAP@all (voc)"`` -> ``"mAP@all (VOC)"``, ``"mAP@200 (sem-pcyc)"`` -> ``"mAP@200 (SEM-PCYC)"``,
+    ``"mAP@all (sklearn ties)"`` as it is; a statistic named after the metric keeps its suffix (``"mAP@all sd"`` ->
+    ``"mAP@all (exact) sd"``); P@K, and anything that is not a metric name, is returned as it is."""
+    match = re.fullmatch(rf"(mAP@(?:all|\d+))(?: \((voc|sem-pcyc|{SKLEARN_TIES})\))?((?: [^(].*)?)", name)
     if match is None:
         return name
-    return f"{match.group(1)} ({match.group(2).upper() if match.group(2) else 'exact'}){match.group(3)}"
+    variant = {None: "exact", "voc": "VOC", "sem-pcyc": "SEM-PCYC"}.get(match.group(2), match.group(2))
+    return f"{match.group(1)} ({variant}){match.group(3)}"
