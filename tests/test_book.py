@@ -255,3 +255,67 @@ def test_stage_notebooks_name_the_run_they_come_from(site):
     for stage in ("01_data", "02_knowledge", "03_train", "04_evaluate", "05_tsne", "06_ablation", "07_search"):
         page = (site / f"_generated/notebooks/{stage}.html").read_text()
         assert f"/{run_id}" in page  # the run_dir its parameters cell was given
+
+
+# The build's own checks, without a browser or a build.
+
+def test_without_a_finished_run_the_build_says_how_to_make_one(tmp_path, monkeypatch):
+    from sphinx.errors import ConfigError
+
+    from zsb.run.stages import STAGES
+
+    monkeypatch.delenv("ZSB_BOOK_RUN", raising=False)
+    with pytest.raises(ConfigError, match=r"names none; run `zsb reproduce`"):
+        zsb_book.stage_run(tmp_path, STAGES)
+    run = tmp_path / "synthetic" / "runs" / "r1"
+    (run / "notebooks").mkdir(parents=True)
+    (run / "stages").mkdir()
+    for stage in list(STAGES)[:-1]:  # the last stage never finished
+        (run / "notebooks" / f"{stage}.ipynb").write_text("{}")
+        (run / "stages" / f"{stage}.json").write_text("{}")
+    (tmp_path / "synthetic" / "RUN.txt").write_text("copied from runs/r1\n")
+    with pytest.raises(ConfigError, match=rf"lacks the executed {list(STAGES)[-1]}; run `zsb reproduce`"):
+        zsb_book.stage_run(tmp_path, STAGES)
+    (run / "notebooks" / f"{list(STAGES)[-1]}.ipynb").write_text("{}")
+    (run / "stages" / f"{list(STAGES)[-1]}.json").write_text("{}")
+    assert zsb_book.stage_run(tmp_path, STAGES) == run.resolve()
+    monkeypatch.setenv("ZSB_BOOK_RUN", str(tmp_path / "elsewhere"))
+    with pytest.raises(ConfigError, match="ZSB_BOOK_RUN="):
+        zsb_book.stage_run(tmp_path, STAGES)
+
+
+def test_mathjax_is_checked_against_the_release_digest(tmp_path):
+    import hashlib
+    import importlib.metadata
+
+    dist, folder = zsb_book.MATHJAX_DIST
+    root = Path(importlib.metadata.distribution(dist).locate_file(folder))
+    files = zsb_book.mathjax_files(root)
+    assert "tex-chtml.js" in files and any(f.endswith(".woff") for f in files)
+    assert zsb_book.files_digest(root, files) == zsb_book.MATHJAX_SHA256
+    copy = tmp_path / "mathjax"
+    for name in files:
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_bytes((root / name).read_bytes())
+    reference = hashlib.sha256()  # the digest spelt out: path, NUL, SHA-256 of the content, file after file
+    for name in sorted(files):
+        reference.update(name.encode() + b"\0" + hashlib.sha256((copy / name).read_bytes()).digest())
+    assert zsb_book.files_digest(copy, files) == reference.hexdigest() == zsb_book.MATHJAX_SHA256
+    (copy / "tex-chtml.js").write_bytes((copy / "tex-chtml.js").read_bytes() + b"\n")
+    assert zsb_book.files_digest(copy, files) != zsb_book.MATHJAX_SHA256
+
+
+def test_bibtex_entries_carry_the_fields_of_citation_cff():
+    import yaml
+
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text())
+    paper = zsb_book.bibtex(cff["preferred-citation"])
+    assert paper.startswith("@article{tursun2022,")
+    authors = "Tursun, Osman and Denman, Simon and Sridharan, Sridha and Goan, Ethan and Fookes, Clinton"
+    assert f"author = {{{authors}}}" in paper
+    assert "doi = {10.1016/j.patcog.2022.108528}" in paper and "pages = {108528}" in paper
+    software = zsb_book.bibtex(cff, software=True)
+    assert software.startswith("@software{zsb,") and f"version = {{{cff['version']}}}" in software
+    kinds = [zsb_book.bibtex(r).split("{")[0] for r in cff["references"]]
+    assert kinds == ["@" + {"article": "article", "conference-paper": "inproceedings"}[r["type"]]
+                     for r in cff["references"]]
