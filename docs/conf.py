@@ -39,7 +39,8 @@ nb_ipywidgets_js = {}  # no widget scripts from a CDN: the pages hold no live wi
 # Offline: MathJax 3 from _static (copied and checked by zsb_book), the theme's own fonts and icons, no launch
 # buttons, no analytics, no version switcher.
 mathjax_path = "mathjax/tex-chtml.js"
-html_static_path = ["_generated/static"]
+html_static_path = ["_static", "_generated/static"]
+html_css_files = ["book.css"]
 html_theme = "sphinx_book_theme"
 html_theme_options = {
     "use_download_button": True,
