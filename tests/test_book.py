@@ -5,7 +5,7 @@ host, and every link of every page must resolve to a file and anchor of the site
 artifacts (``$ZSB_TEST_ARTIFACTS/book/``, default ``test-artifacts/book/``).
 
 The stage notebooks come from a finished synthetic run: ``$ZSB_BOOK_RUN``, else the run that
-``results/synthetic/RUN.txt`` names when it is on disk, else a tiny ``zsb reproduce`` made here (about two minutes).
+``results/synthetic/RUN.txt`` names when it is on disk, else a tiny ``zsb reproduce`` made here (a few minutes).
 ``$ZSB_BOOK_HTML`` names an existing build to check instead of building (the site of
 ``sphinx-build -W -b html docs docs/_build/html``). Browser and skip policy as in ``test_search_browser.py``.
 
@@ -24,11 +24,11 @@ import threading
 import time
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from test_search_browser import CHROMIUM_FLAGS, chromium_path, missing
+from test_search_browser import browser  # noqa: F401  (the module's Chromium, skipped or failed by its policy)
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("ZSB_TEST_ARTIFACTS", REPO / "test-artifacts")) / "book"
@@ -41,29 +41,6 @@ TINY = {"max_seen_classes": 4, "max_unseen_classes": 3, "max_per_class": 6, "epo
         "classes_per_batch": 4, "samples_per_domain": 1, "ablation_variants": "full,no_knowledge,frozen"}
 BUILD_S = 900  # seconds; the target is 300 on 2 cores, this bound is for a busy CI machine
 RAW_MATH = re.compile(r"\$[^$\s][^$\n]*\$|\\\(|\\\[")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium under Playwright, checked before anything is built (skip or fail as the policy says)."""
-    try:
-        from playwright.sync_api import Error as PlaywrightError
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("Playwright is not installed")
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        if executable is None and not Path(playwright.chromium.executable_path).exists():
-            missing("no Chromium found (chromium, /usr/bin/chromium or Playwright's own)")
-        try:
-            browser = playwright.chromium.launch(executable_path=executable, headless=True, timeout=60_000,
-                                                 args=CHROMIUM_FLAGS)
-        except PlaywrightError as error:
-            missing(f"Chromium ({executable or 'Playwright'}) did not start: {str(error).splitlines()[0]}")
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def finished_run() -> bool:
@@ -80,10 +57,13 @@ def finished_run() -> bool:
 
 
 @pytest.fixture(scope="module")
-def site(browser, tmp_path_factory, synthetic_env) -> Path:
-    """The built site: $ZSB_BOOK_HTML, or a fresh ``sphinx-build -W`` (timed) from a finished synthetic run."""
+def site(browser, tmp_path_factory, synthetic_env) -> Path:  # noqa: F811
+    """The built site: $ZSB_BOOK_HTML, or a fresh ``sphinx-build -W`` (timed) from a finished synthetic run. After
+    the browser, so that without one the test is skipped before anything is built."""
     if os.environ.get("ZSB_BOOK_HTML"):
-        return Path(os.environ["ZSB_BOOK_HTML"])
+        site = Path(os.environ["ZSB_BOOK_HTML"])
+        assert (site / "index.html").is_file(), f"ZSB_BOOK_HTML={site} holds no built site (no index.html)"
+        return site
     env = dict(synthetic_env)
     if not finished_run():
         results = tmp_path_factory.mktemp("book-results")

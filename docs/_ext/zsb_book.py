@@ -20,7 +20,6 @@ import importlib.metadata
 import os
 import pkgutil
 import re
-import shutil
 from pathlib import Path
 
 import nbformat
