@@ -229,12 +229,13 @@ def test_claims_page_shows_the_gains_figure(browser, served):
     check_page(browser, served, CLAIMS, "claims", "img[src$='gains.png']", equations=False)
 
 
-def test_stage_notebooks_name_the_run_they_come_from(site):
+def test_stage_notebooks_name_the_run_they_come_from_and_show_its_figures(site):
     index = (site / "_generated/notebooks/index.html").read_text()
     (run_id,) = re.findall(r"run folder\s*<code[^>]*><span[^>]*>([^<]+)</span>", index)
     for stage in ("01_data", "02_knowledge", "03_train", "04_evaluate", "05_tsne", "06_ablation", "07_search"):
         page = (site / f"_generated/notebooks/{stage}.html").read_text()
         assert f"/{run_id}" in page  # the run_dir its parameters cell was given
+        assert "<img" in page, f"{stage} shows no figure"  # each draws at least one, kept in the executed copy
 
 
 # The build's own checks, without a browser or a build.
