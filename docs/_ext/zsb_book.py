@@ -174,7 +174,12 @@ def set_parameters(nb, **values) -> None:
 
 
 def executed_at_build(nb) -> str:
+    """The notebook, marked for myst-nb to execute, its figures inline whatever MPLBACKEND the build has (a hidden
+    first cell)."""
     nb.metadata["mystnb"] = {"execution_mode": "force"}
+    inline = nbformat.v4.new_code_cell("%matplotlib inline", metadata={"tags": ["remove-cell"]})
+    inline.id = "zsb-book-inline"  # fixed: an unchanged notebook is not read, nor executed, again
+    nb.cells.insert(0, inline)
     return nbformat.writes(nb)
 
 
