@@ -300,3 +300,18 @@ def test_bibtex_entries_carry_the_fields_of_citation_cff():
     kinds = [zsb_book.bibtex(r).split("{")[0] for r in cff["references"]]
     assert kinds == ["@" + {"article": "article", "conference-paper": "inproceedings"}[r["type"]]
                      for r in cff["references"]]
+
+
+def test_a_docstring_that_is_not_clean_rest_is_shown_as_written():
+    from types import SimpleNamespace
+
+    app = SimpleNamespace(env=None)  # no Sphinx roles in these docstrings
+    clean = ["Rank the gallery.", "", "* ``embeddings`` are unit vectors;", "* ``labels`` are class indices."]
+    kept = list(clean)
+    zsb_book.plain_unless_rst(app, "function", "f", None, {}, kept)
+    assert kept == clean
+    messy = ["Rank the gallery.", "  an indented line that reST reads as a block quote", "and |P| pairs."]
+    shown = list(messy)
+    zsb_book.plain_unless_rst(app, "function", "f", None, {}, shown)
+    assert shown == ["::", "", *("    " + line for line in messy), ""]
+    assert zsb_book.rst_problems(app, "\n".join(messy))
