@@ -148,6 +148,7 @@ def execute_stage(stage: str, output: Path, parameters: dict[str, Any], kernel: 
             progress_bar=False,
             stdout_file=sys.stdout,
             cwd=str(Path.cwd()),
+            extra_arguments=["--matplotlib=inline"],  # figures kept in the executed copy, whatever MPLBACKEND says
             **quiet_kernel_kwargs(),
         )
     except NoSuchKernel:
