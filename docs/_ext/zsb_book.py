@@ -89,6 +89,7 @@ def generate(out: Path) -> None:
     written |= results_pages(out / "results", REPO / "results")
     written |= api_pages(out / "api")
     written |= cite_page(out)
+    written |= first_hour_page(out)
     written |= mathjax(out / "static" / "mathjax")
     for path in sorted(out.rglob("*"), reverse=True):  # what an earlier build generated and this one did not
         if path.is_file() and path not in written:
@@ -236,18 +237,30 @@ def api_pages(out: Path) -> set[Path]:
     return written
 
 
+def readme_section(heading: str) -> str:
+    """The text of README.md's section ``## heading`` (to the next section), so that the book says it once."""
+    readme = (REPO / "README.md").read_text()
+    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", readme, flags=re.S | re.M)
+    if not match:
+        raise ConfigError(f"README.md has no section '## {heading}' for the book")
+    return match.group(1).strip()
+
+
+def first_hour_page(out: Path) -> set[Path]:
+    """README's "Your first hour": from a fresh clone to a sketch searching real photos."""
+    return {write(out / "first-hour.md", "\n".join([
+        "# Your first hour", "", "_From README.md._", "", readme_section("Your first hour"), "",
+        "For a class on the synthetic benchmark, without a download: [a classroom hour](../classroom.md).", ""]))}
+
+
 def cite_page(out: Path) -> set[Path]:
     """README's section on citing, licences and data; BibTeX for the entries of CITATION.cff; the licence."""
-    readme = (REPO / "README.md").read_text()
-    match = re.search(r"^## Citing, licences and data\n(.*?)(?=^## |\Z)", readme, flags=re.S | re.M)
-    if not match:
-        raise ConfigError("README.md has no section '## Citing, licences and data' for the book's citing page")
     cff = yaml.safe_load((REPO / "CITATION.cff").read_text())
     entries = [bibtex(cff["preferred-citation"]), bibtex(cff, software=True),
                *(bibtex(reference) for reference in cff.get("references", []))]
     return {write(out / "cite.md", "\n".join([
         "# How to cite, licences and data", "", "_From README.md and CITATION.cff._", "",
-        match.group(1).strip(), "", "## BibTeX", "",
+        readme_section("Citing, licences and data"), "", "## BibTeX", "",
         "The entries of `CITATION.cff`: the paper, zsb itself, and the datasets.", "",
         "```bibtex", "\n\n".join(entries), "```", "", "## Licence", "", "```text",
         (REPO / "LICENSE").read_text().strip(), "```", ""]))}
