@@ -264,8 +264,12 @@ def checkpoint_settings(path: Path) -> dict:
     return json.loads(json.loads(_read_checkpoint(path)["identity"])["settings"])
 
 
+CHECKPOINT_REMEDY = "Delete it, or pass --force to zsb reproduce, to train this run folder again from epoch 1."
+"""What to do about a checkpoint that cannot be read: it is never loaded any other way."""
+
+
 def _read_checkpoint(path: Path) -> dict:
-    state = safe_torch_load(path, "checkpoint")
+    state = safe_torch_load(path, "checkpoint", remedy=CHECKPOINT_REMEDY)
     try:
         identity = json.loads(state["identity"])
         if isinstance(identity, dict) and {"architecture", "settings"} <= set(identity) and {"model", "epoch"} <= set(state):
