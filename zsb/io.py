@@ -11,6 +11,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -77,6 +78,19 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def require_free_space(folder: str | os.PathLike, nbytes: int, what: str) -> None:
+    """ZSBError when the disk of ``folder`` (or of its nearest existing parent) has less than ``nbytes`` free."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free < nbytes:
+        raise ZSBError(
+            f"not enough free disk space in {folder} for {what}: it needs about {nbytes / 2**20:.1f} MB and "
+            f"{free / 2**20:.1f} MB are free. Free some disk space and run again."
+        )
 
 
 def safe_torch_load(path: str | os.PathLike, what: str = "checkpoint", remedy: str = "", mmap: bool = False) -> Any:
