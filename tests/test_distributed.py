@@ -243,6 +243,8 @@ def test_the_process_that_died_is_found_without_torchruns_report(prepared, tmp_p
     starts[1] = 0
     report = "  rank      : 1 (local_rank: 1)\n  exitcode  : -9 (pid: 7)\n"
     assert "rank 1 of 3 died (killed by SIGKILL: out of memory" in str(_failure(run, 1, report, starts))
+    starts = [log.stat().st_size for log in logs]  # no process said anything: torchrun's status, and the logs
+    assert f"torchrun ended with status 1; the processes' logs: {logs[0].parent}" in str(_failure(run, 1, "", starts))
 
 
 def test_the_error_file_torchrun_reads_is_whole_or_absent(tmp_path, monkeypatch):

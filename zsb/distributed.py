@@ -291,7 +291,8 @@ def _failure(run, status: int, output: str, starts: list[int]) -> ZSBError:
     """The error of a failed launch: which process died first, how, and where its log is; how far training got and
     how to resume. Each process says in its output how it ended (:func:`_say_ended`), so the one that died is found
     in the processes' logs since the launch (``starts``: their sizes before it): one that ended without a word
-    (killed by a signal), else the first that raised. torchrun's report, where it made one, adds the exit codes."""
+    (killed by a signal) while others spoke, else the first that raised. torchrun's report, where it made one, adds
+    the exit codes."""
     ends: dict[int, tuple[float, str]] = {}
     for rank, start in enumerate(starts):
         path = run.folder.process_log(rank)
@@ -302,6 +303,8 @@ def _failure(run, status: int, output: str, starts: list[int]) -> ZSBError:
     codes = {int(rank): int(code) for rank, code in _EXIT_CODE.findall(output)}
     silent = [rank for rank in range(len(starts)) if rank not in ends]
     raised = sorted((when, rank) for rank, (when, what) in ends.items() if what not in (FINISHED, STOPPED))
+    if len(silent) == len(starts):  # none said anything: they may never have started
+        silent = []
     dead = silent[0] if silent else raised[0][1] if raised else None
     if dead is None:
         who = f"torchrun ended with status {status}; the processes' logs: {run.folder.process_log(0).parent}"
