@@ -11,6 +11,10 @@
 * Determinism: the same seed twice gives identical metrics on CPU.
 * Safety: every torch.load has weights_only=True, a checkpoint that would run code when unpickled is refused on
   every path that loads one, and two drivers never write one run folder at once.
+* The fault matrix: races for the run-folder lock (threads, processes, two drivers) leave exactly one holder; a
+  full disk at each kind of write stops cleanly and the rerun matches; each artifact truncated in turn is rebuilt
+  or named; a kill during the ablation resumes to the same table and weights; a malicious pickle is refused at
+  every function that loads a tensor file.
 
 Most checks run ``zsb.cli.main`` in-process (they fail before any notebook starts); the end-to-end ones run
 ``python -m zsb reproduce`` in a subprocess on a tiny synthetic configuration, one thread each, sharing one
