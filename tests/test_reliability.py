@@ -952,6 +952,7 @@ class DiskFillsAt:
         return FailingWrite(file, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, nth", [
     ("manifest.csv", 1), ("manifest.json", 1), ("knowledge.pt", 1), ("last.pt", 2), ("train_log.jsonl", 3),
     ("trained.pt", 1), ("metrics.json", 1), ("per_query.csv", 1), ("per_class_ap.csv", 1),
