@@ -1036,7 +1036,11 @@ def test_a_truncated_artifact_is_noticed_by_its_marker_and_rebuilt(cli, tmp_path
     assert f"[{stage}] running" in out + err
     assert out.count("up to date, skipped") == 3
     assert metrics(run) == metrics(uninterrupted)
-    assert (run / name).stat().st_size == (uninterrupted / name).stat().st_size
+    if name.startswith("stages/"):  # rewritten with the time the stage took
+        assert json.loads((run / name).read_text())["fingerprint"] == json.loads((uninterrupted / name).read_text())[
+            "fingerprint"]
+    else:
+        assert (run / name).stat().st_size == (uninterrupted / name).stat().st_size
 
 
 @pytest.mark.parametrize("name, fragments", [
