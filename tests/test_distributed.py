@@ -214,6 +214,79 @@ def test_a_process_that_dies_stops_the_run_with_its_rank_and_log_and_the_rerun_r
         stages.train(Run(run.dir, run.cfg.replace(margin=0.5)))
 
 
+def test_the_process_that_died_is_found_without_torchruns_report(prepared, tmp_path):
+    """torchrun may end without its report of failures (when it fails itself): the dead process is then the one
+    whose log since the launch lacks the line each process writes as it ends; or, when every process wrote one, the
+    first that raised. A process stopped by torchrun's SIGTERM is not the cause."""
+    from zsb.distributed import _failure
+
+    run = copy_of(prepared, tmp_path, processes=3)
+    logs = [run.folder.process_log(rank) for rank in range(3)]
+    logs[0].parent.mkdir(parents=True, exist_ok=True)
+    for log in logs:
+        log.write_text("=== an earlier launch\nzsb.distributed: rank 9 ended at 1.0: finished\n")
+    starts = [log.stat().st_size for log in logs]
+    said = {0: "zsb.distributed: rank 0 ended at 20.5: RuntimeError: Connection closed by peer\n",
+            1: "epoch 2/2 ...\n", 2: "zsb.distributed: rank 2 ended at 21.0: stopped by SIGTERM\n"}
+    for rank, text in said.items():
+        with open(logs[rank], "a") as log:
+            log.write(text)
+    message = str(_failure(run, 1, "Traceback ...\njson.decoder.JSONDecodeError: Expecting value", starts))
+    assert f"rank 1 of 3 died (it ended without a word, so a signal killed it" in message and str(logs[1]) in message
+    with open(logs[1], "a") as log:  # torchrun's report, where there is one, gives the signal
+        log.write("zsb.distributed: rank 1 ended at 20.0: ValueError: a bad batch\n")
+    assert "rank 1 of 3 died (ValueError: a bad batch)" in str(_failure(run, 1, "", starts))
+    report = "[1]:\n  time : x\n  rank      : 1 (local_rank: 1)\n  exitcode  : 1 (pid: 7)\n"
+    assert "rank 1 of 3 died (exit code 1: ValueError: a bad batch)" in str(_failure(run, 1, report, starts))
+    with open(logs[1], "w") as log:
+        log.write("")
+    starts[1] = 0
+    report = "  rank      : 1 (local_rank: 1)\n  exitcode  : -9 (pid: 7)\n"
+    assert "rank 1 of 3 died (killed by SIGKILL: out of memory" in str(_failure(run, 1, report, starts))
+    starts = [log.stat().st_size for log in logs]  # no process said anything: torchrun's status, and the logs
+    assert f"torchrun ended with status 1; the processes' logs: {logs[0].parent}" in str(_failure(run, 1, "", starts))
+
+
+def test_the_error_file_torchrun_reads_is_whole_or_absent(tmp_path, monkeypatch):
+    """A process's error file is written under a temporary name and renamed: cut short (a SIGTERM, a full disk)
+    it leaves the previous file or none, never a partial one that torchrun cannot parse."""
+    from zsb.distributed import AtomicErrorHandler
+
+    error_file = tmp_path / "error.json"
+    monkeypatch.setenv("TORCHELASTIC_ERROR_FILE", str(error_file))
+    try:
+        raise ValueError("a bad batch")
+    except ValueError as e:
+        AtomicErrorHandler().record_exception(e)
+        recorded = json.loads(error_file.read_text())
+        assert recorded["message"]["message"] == "ValueError: a bad batch"
+        assert "a bad batch" in recorded["message"]["extraInfo"]["py_callstack"]
+        real_fdopen = os.fdopen
+
+        class CutShort:
+            def __init__(self, file):
+                self.file = file
+
+            def write(self, data):
+                self.file.write(data[: len(data) // 2])
+                raise KeyboardInterrupt  # as a signal's handler would, half way through the write
+
+            def __getattr__(self, name):
+                return getattr(self.file, name)
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                self.file.close()
+
+        monkeypatch.setattr(os, "fdopen", lambda *a, **k: CutShort(real_fdopen(*a, **k)))
+        with pytest.raises(KeyboardInterrupt):
+            AtomicErrorHandler().record_exception(ValueError("another"))
+    assert json.loads(error_file.read_text()) == recorded
+    assert [p.name for p in tmp_path.iterdir()] == ["error.json"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -75,3 +75,32 @@ def test_walkthrough_runs_under_papermill(tmp_path, synthetic_env):
     assert not errors
     assert any("DomainBalancedQuadrupletLoss" in "".join(o.get("text", "")) for c in executed.cells
                if c.cell_type == "code" for o in c.outputs)
+
+
+def test_stage_kernels_are_shut_down_without_an_interrupt():
+    """The kernel manager that runs the stages asks the kernel to shut down without first sending it SIGINT (which
+    made an idle kernel log "KeyboardInterrupt caught in kernel." when it landed during its last reply); an
+    interrupt asked for explicitly is still sent."""
+    import asyncio
+    import signal
+
+    from zsb.driver.notebooks import quiet_kernel_kwargs
+
+    manager = quiet_kernel_kwargs()["kernel_manager_class"](kernel_name="python3")
+    sent = []
+    signal_kernel = manager._async_signal_kernel
+
+    async def record(signum):
+        sent.append(signum)
+        await signal_kernel(signum)
+
+    manager._async_signal_kernel = record
+
+    async def start_interrupt_and_shut_down():
+        await manager.start_kernel()
+        await manager._async_interrupt_kernel()
+        assert sent == [signal.SIGINT]
+        await manager.shutdown_kernel()
+
+    asyncio.run(start_interrupt_and_shut_down())
+    assert sent == [signal.SIGINT] and not manager.has_kernel

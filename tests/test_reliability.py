@@ -11,6 +11,10 @@
 * Determinism: the same seed twice gives identical metrics on CPU.
 * Safety: every torch.load has weights_only=True, a checkpoint that would run code when unpickled is refused on
   every path that loads one, and two drivers never write one run folder at once.
+* The fault matrix: races for the run-folder lock (threads, processes, two drivers) leave exactly one holder; a
+  full disk at each kind of write stops cleanly and the rerun matches; each artifact truncated in turn is rebuilt
+  or named; a kill during the ablation resumes to the same table and weights; a malicious pickle is refused at
+  every function that loads a tensor file.
 
 Most checks run ``zsb.cli.main`` in-process (they fail before any notebook starts); the end-to-end ones run
 ``python -m zsb reproduce`` in a subprocess on a tiny synthetic configuration, one thread each, sharing one
@@ -28,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -608,7 +613,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(killed, resumed):
 
 
 def test_killed_driver_leaves_a_stale_lock_that_the_rerun_takes_over(killed, resumed):
-    assert killed["lock"] == str(killed["driver"])  # the killed driver could not remove its lock
+    assert killed["lock"] == f"{killed['driver']}\n"  # the killed driver could not remove its lock
     assert not (killed["run"] / ".lock").exists()  # the rerun took it over and released it
 
 
@@ -778,9 +783,11 @@ def test_malicious_knowledge_cache_is_recomputed_not_loaded(malicious, tmp_path)
 def test_second_driver_refused_while_a_live_process_holds_the_lock(cli, tmp_path):
     run = tmp_path / "results" / "synthetic" / "runs" / "shared"
     run.mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    hold = (f"import sys, time; from pathlib import Path; from zsb.driver.lock import run_lock\n"
+            f"with run_lock(Path({str(run)!r})):\n    print('held', flush=True); time.sleep(120)")
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
     try:
-        (run / ".lock").write_text(str(holder.pid))
+        assert holder.stdout.readline() == "held\n"
         before = snapshot(run)
         code, _, err = cli("reproduce", "--results", tmp_path / "results", "--run-id", "shared", *sets(SYNTHETIC))
         assert_user_error(code, err, f"another zsb process (pid {holder.pid}) is writing {run}",
@@ -789,3 +796,411 @@ def test_second_driver_refused_while_a_live_process_holds_the_lock(cli, tmp_path
     finally:
         holder.kill()
         holder.wait()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The fault matrix: the run-folder lock under races, full disks at each kind of write, damaged artifacts, kills
+# during the ablation, malicious pickles at every load site
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_many_threads_racing_for_the_lock_leave_exactly_one_holder_every_time(tmp_path):
+    """300 rounds of 8 threads released together at one run folder: in every round one holds the lock (until all
+    the others were refused) and 7 are refused, naming this process."""
+    from zsb.driver.lock import run_lock
+
+    threads = 8
+    for round_ in range(300):
+        barrier, others_refused = threading.Barrier(threads), threading.Event()
+        held, refused = [], []
+
+        def contend():
+            barrier.wait()
+            try:
+                with run_lock(tmp_path):
+                    held.append(1)
+                    others_refused.wait(10)
+            except ZSBError as e:
+                refused.append(str(e))
+                if len(refused) == threads - 1:
+                    others_refused.set()
+
+        workers = [threading.Thread(target=contend) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert (len(held), len(refused)) == (1, threads - 1), f"round {round_}: {len(held)} holders"
+        assert all(f"another zsb process (pid {os.getpid()}) is writing {tmp_path}" in e for e in refused)
+        assert sorted(p.name for p in tmp_path.iterdir()) == []  # released; no temporary file left
+
+
+def _contend_in_a_process(folder: str, rounds: int, barrier, holders) -> None:
+    from zsb.driver.lock import run_lock
+
+    for round_ in range(rounds):
+        barrier.wait()
+        try:
+            with run_lock(Path(folder)):
+                with holders.get_lock():
+                    holders[round_] += 1
+                barrier.wait()  # hold until every process has tried
+                continue
+        except ZSBError:
+            pass
+        barrier.wait()
+
+
+def test_processes_racing_for_the_lock_leave_exactly_one_holder_every_time(tmp_path):
+    """4 processes, 100 rounds: in every round exactly one of them holds the lock."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    processes, rounds = 4, 100
+    barrier, holders = context.Barrier(processes), context.Array("i", rounds)
+    workers = [context.Process(target=_contend_in_a_process, args=(str(tmp_path), rounds, barrier, holders))
+               for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(300)
+    assert [worker.exitcode for worker in workers] == [0] * processes
+    assert list(holders) == [1] * rounds
+
+
+@pytest.mark.parametrize("content", ["", "{pid}\n"], ids=["empty", "pid-reused"])
+def test_a_lock_nobody_holds_is_taken_over_whatever_it_says(tmp_path, content):
+    """A ``.lock`` that no process has locked is left over: empty (cut short), or naming a pid that a live process
+    now has (the pid reused after the holder was killed)."""
+    from zsb.driver.lock import run_lock
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (tmp_path / ".lock").write_text(content.format(pid=other.pid))
+        with run_lock(tmp_path):
+            assert (tmp_path / ".lock").read_text() == f"{os.getpid()}\n"
+        assert not (tmp_path / ".lock").exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_two_drivers_started_together_on_one_run_folder(tmp_path, env):
+    """Two `zsb reproduce` on the same run folder, started at the same time: one runs the stages, the other is
+    refused (exit status 2, naming the first)."""
+    args = [sys.executable, "-m", "zsb", *reproduce_args("together", "01_data,02_knowledge")]
+    drivers = [subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    outputs = [driver.communicate(timeout=600) for driver in drivers]
+    codes = [driver.returncode for driver in drivers]
+    assert sorted(codes) == [0, 2], outputs
+    winner, loser = (0, 1) if codes[0] == 0 else (1, 0)
+    assert_user_error(2, outputs[loser][1], f"another zsb process (pid {drivers[winner].pid}) is writing "
+                      f"{run_folder(tmp_path, 'together')}")
+    assert "[02_knowledge] done" in outputs[winner][0] + outputs[winner][1]
+
+
+# --- a full disk at each kind of write, in-process stages on a tiny synthetic run ---
+
+TINY = {"max_seen_classes": 3, "max_unseen_classes": 2, "max_per_class": 2, "image_size": 32, "classes_per_batch": 3,
+        "embed_dim": 16, "weights": "none", "precision": "fp32", "device": "cpu", "progress": False,
+        "epochs": 2, "batches_per_epoch": 3, "binary_bits": 0}
+
+
+def tiny_pipeline(run_dir: Path) -> dict:
+    """Stages 01..04 in this process (what the notebooks call); returns the metrics."""
+    from zsb.run import stages
+    from zsb.run.context import Run
+
+    run = Run(run_dir, resolve(TINY))
+    run.folder.write_config(run.cfg)
+    stages.prepare_data(run)
+    stages.prepare_knowledge(run)
+    stages.train(run)
+    return stages.evaluate(run)
+
+
+@pytest.fixture(scope="module")
+def tiny_reference(tmp_path_factory, synthetic_env) -> dict:
+    os.environ["ZSB_CACHE"] = synthetic_env["ZSB_CACHE"]
+    run_dir = tmp_path_factory.mktemp("tiny") / "reference"
+    return {"metrics": tiny_pipeline(run_dir), "checkpoint": safe_torch_load(run_dir / "checkpoints" / "last.pt")}
+
+
+def assert_same_weights(state: dict, reference: dict) -> None:
+    assert state["epoch"] == reference["epoch"]
+    assert state["model"].keys() == reference["model"].keys()
+    for name, tensor in reference["model"].items():
+        assert torch.equal(state["model"][name], tensor), name
+    for index, slot in reference["optimizer"]["state"].items():
+        assert torch.equal(state["optimizer"]["state"][index]["exp_avg"], slot["exp_avg"]), index
+
+
+class DiskFillsAt:
+    """``os.fdopen`` for zsb's atomic writes: the ``nth`` write of the file named ``name`` stores half its data
+    and fails with ENOSPC, as a disk that fills up; remembers the file's bytes before that write."""
+
+    def __init__(self, name: str, nth: int):
+        self.name, self.nth, self.calls, self.previous, self.path = name, nth, 0, None, None
+        self.real = os.fdopen
+
+    def __call__(self, fd, *args, **kwargs):
+        file = self.real(fd, *args, **kwargs)
+        temporary = Path(os.readlink(f"/proc/self/fd/{fd}")) if Path("/proc/self/fd").is_dir() else None
+        if temporary is None or not temporary.name.startswith(f".{self.name}."):
+            return file
+        self.calls += 1
+        if self.calls != self.nth:
+            return file
+        self.path = temporary.parent / self.name
+        self.previous = self.path.read_bytes() if self.path.exists() else None
+        return FailingWrite(file, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, nth", [
+    ("manifest.csv", 1), ("manifest.json", 1), ("knowledge.pt", 1), ("last.pt", 2), ("train_log.jsonl", 3),
+    ("trained.pt", 1), ("metrics.json", 1), ("per_query.csv", 1), ("per_class_ap.csv", 1),
+], ids=lambda value: str(value))
+def test_a_full_disk_at_each_kind_of_write_stops_cleanly_and_the_rerun_matches(tmp_path, monkeypatch, tiny_reference,
+                                                                               name, nth):
+    """The disk fills while the pipeline writes ``name`` (the checkpoint and the log: at the end of epoch 2): a
+    ZSBError says so and that the previous version is intact; the file is as it was, no temporary file is left,
+    and once space is free the same pipeline resumes and ends with the reference's metrics and weights."""
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc to name the file being written")
+    full = DiskFillsAt(name, nth)
+    monkeypatch.setattr(os, "fdopen", full)
+    with pytest.raises(ZSBError, match="No space left on device") as raised:
+        tiny_pipeline(tmp_path / "run")
+    monkeypatch.undo()
+    assert full.path is not None, f"{name} was never written {nth} time(s)"
+    assert f"writing {full.path} failed" in str(raised.value) and "previous version of the file, if any, is intact" \
+        in str(raised.value)
+    assert (full.path.read_bytes() if full.path.exists() else None) == full.previous
+    assert not [p for p in (tmp_path / "run").rglob("*.tmp")]
+    assert tiny_pipeline(tmp_path / "run") == tiny_reference["metrics"]
+    assert_same_weights(safe_torch_load(tmp_path / "run" / "checkpoints" / "last.pt"), tiny_reference["checkpoint"])
+
+
+def test_a_disk_too_full_for_the_next_checkpoint_stops_training_before_the_epoch(tmp_path, monkeypatch,
+                                                                                 tiny_reference):
+    """When the free space would not hold the next checkpoint, training stops before the epoch, not after it:
+    no step of epoch 2 is spent, the checkpoint of epoch 1 is kept, and the rerun ends as the reference."""
+    import zsb.io
+
+    checkpoint = tmp_path / "run" / "checkpoints" / "last.pt"
+    real_usage, steps = shutil.disk_usage, []
+    real_step = engine.train_step
+
+    def disk_usage(path):
+        usage = real_usage(path)
+        return usage._replace(free=1000) if checkpoint.exists() else usage
+
+    def train_step(*args, **kwargs):
+        steps.append(1)
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(zsb.io.shutil, "disk_usage", disk_usage)
+    monkeypatch.setattr(engine, "train_step", train_step)
+    with pytest.raises(ZSBError, match=r"not enough free disk space in .* for the checkpoint of epoch 2 "
+                                       r"\(training resumes from the last one saved\): it needs about .* MB and "
+                                       r"0.0 MB are free"):
+        tiny_pipeline(tmp_path / "run")
+    monkeypatch.undo()
+    assert len(steps) == TINY["batches_per_epoch"]  # epoch 1 only
+    assert safe_torch_load(checkpoint)["epoch"] == 1
+    assert tiny_pipeline(tmp_path / "run") == tiny_reference["metrics"]
+    assert_same_weights(safe_torch_load(checkpoint), tiny_reference["checkpoint"])
+
+
+# --- each artifact damaged in turn, then the same command again ---
+
+STAGE_OF = {"manifest.csv": "01_data", "manifest.json": "01_data", "manifest.csv.settings.json": "01_data",
+            "knowledge.pt": "02_knowledge", "stages/02_knowledge.json": "02_knowledge", "features/trained.pt":
+            "04_evaluate", "features/frozen.pt": "04_evaluate", "metrics.json": "04_evaluate",
+            "per_query.csv": "04_evaluate"}
+"""The files that a stage marker vouches for and the stage rebuilds (and a marker itself), with that stage."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", STAGE_OF)
+def test_a_truncated_artifact_is_noticed_by_its_marker_and_rebuilt(cli, tmp_path, monkeypatch, env, uninterrupted,
+                                                                  name):
+    """Cut to half its size, a file that a finished stage vouches for makes that stage run again (a log line names
+    the file), which rebuilds it: the run ends with the same metrics, and the later stages stay skipped."""
+    monkeypatch.setenv("ZSB_CACHE", env["ZSB_CACHE"])  # the images where the manifest found them
+    results = copy_run(uninterrupted, tmp_path / "results")
+    run = results / "synthetic" / "runs" / "a"
+    truncate(run / name)
+    code, out, err = cli("reproduce", "--results", results, *reproduce_args("a", THROUGH_TRAINING + ",04_evaluate")[1:])
+    assert code == 0, err
+    stage = STAGE_OF[name]
+    if not name.startswith("stages/"):
+        assert f"[{stage}] {name} has {(uninterrupted / name).stat().st_size // 2} bytes" in out + err
+    assert f"[{stage}] running" in out + err
+    assert out.count("up to date, skipped") == 3
+    assert metrics(run) == metrics(uninterrupted)
+    if name.startswith("stages/"):  # rewritten with the time the stage took
+        assert json.loads((run / name).read_text())["fingerprint"] == json.loads((uninterrupted / name).read_text())[
+            "fingerprint"]
+    else:
+        assert (run / name).stat().st_size == (uninterrupted / name).stat().st_size
+
+
+@pytest.mark.parametrize("name, fragments", [
+    ("checkpoints/last.pt", ["checkpoint file", "could not be loaded safely", "Delete it, or pass --force"]),
+    ("train_log.jsonl", ["stage 03_train failed", "training log", "is not valid JSON", "fix or delete that line"]),
+])
+def test_a_truncated_checkpoint_or_log_is_named_with_what_to_do(cli, tmp_path, uninterrupted, name, fragments):
+    """Training's own files are not rebuilt behind the user's back: the rerun stops (exit status 2) naming the
+    damaged file and what to do, never suggesting to unpickle it; the file is left as it is. The checkpoint is read
+    before any stage runs (the driver checks its parameters); the log when 03_train, whose marker no longer
+    matches, resumes."""
+    results = copy_run(uninterrupted, tmp_path / "results")
+    run = results / "synthetic" / "runs" / "a"
+    truncate(run / name)
+    damaged = (run / name).read_bytes()
+    code, out, err = cli("reproduce", "--results", results, *reproduce_args("a", THROUGH_TRAINING)[1:])
+    assert_user_error(code, err, str(run / name), *fragments)
+    if name == "train_log.jsonl":
+        assert f"[03_train] {name} has {len(damaged)} bytes" in out + err
+    assert "weights_only=False" not in err and "torch.save(" not in err
+    assert (run / name).read_bytes() == damaged
+
+
+def test_markers_accept_a_missing_artifact_and_refuse_a_replaced_one(tmp_path):
+    """A marker vouches for its files' sizes and recorded settings: a file removed (a run folder restored from its
+    small files) is remade on demand, so the stage stays up to date; one of the same size with other settings
+    recorded inside is not."""
+    from zsb.artifacts import RunFolder
+
+    folder = RunFolder(tmp_path)
+    folder.knowledge_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_torch_save({"knowledge": torch.zeros(3), "settings": '{"a":1}'}, folder.knowledge_path)
+    markers.mark_done(folder, "02_knowledge", "f", 1.0)
+    assert markers.stage_up_to_date(folder, "02_knowledge", "f")
+    atomic_torch_save({"knowledge": torch.zeros(3), "settings": '{"a":2}'}, folder.knowledge_path)
+    assert not markers.stage_up_to_date(folder, "02_knowledge", "f")
+    assert markers.damaged_artifacts(folder, "02_knowledge") == {
+        folder.knowledge_path: "knowledge.pt no longer records the settings 02_knowledge made it with"}
+    folder.knowledge_path.unlink()
+    assert markers.stage_up_to_date(folder, "02_knowledge", "f")
+
+
+# --- zsb tables on a folder without published results ---
+
+@pytest.mark.parametrize("how", ["empty", "wrong"])
+def test_tables_from_a_folder_without_published_results_leave_the_readme_as_it_is(cli, tmp_path, results, how):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- zsb:results:start -->\nthe results\n<!-- zsb:results:end -->\nrest\n")
+    before = readme.read_bytes()
+    folder = tmp_path / "empty" if how == "empty" else results / "synthetic"  # a benchmark folder, not the root
+    folder.mkdir(exist_ok=True)
+    code, out, err = cli("tables", "--results", folder, "--readme", readme)
+    assert_user_error(code, err, f"results folder {folder} holds no published results", "nothing was changed",
+                      "Pass --results with the folder that `zsb reproduce` published to")
+    assert readme.read_bytes() == before and not out
+
+
+# --- kill -9 of the driver and its kernel during the ablation ---
+
+ABLATION = "06_ablation"
+ABLATION_SETS = ["--set", "ablation_variants=full,no_knowledge", "--set", "ablation_epochs=3"]
+
+
+def ablation_args(run_id: str) -> list[str]:
+    return [*reproduce_args(run_id, ABLATION), *ABLATION_SETS]
+
+
+@pytest.fixture(scope="module")
+def ablated(uninterrupted, workdir, env) -> Path:
+    """The reference ablation: run 'a' copied to 'abl', then its 06_ablation uninterrupted (its variant `full`,
+    trained as long as the run, is the run itself)."""
+    shutil.copytree(uninterrupted, run_folder(workdir, "abl"), ignore=shutil.ignore_patterns(".lock"))
+    done = zsb_run(ablation_args("abl"), cwd=workdir, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return run_folder(workdir, "abl")
+
+
+@pytest.mark.slow
+def test_killed_ablation_resumes_to_the_same_table_and_weights(uninterrupted, ablated, workdir, env):
+    """Run 'a' copied to 'k'; its 06_ablation is killed (SIGKILL to the driver and its kernel) once the variant
+    no_knowledge has logged epoch 1; the same command again ends with the reference's ablation table (every metric
+    and interval) and every variant's weights."""
+    run = run_folder(workdir, "k")
+    shutil.copytree(uninterrupted, run, ignore=shutil.ignore_patterns(".lock"))
+    log = run / "ablation" / "no_knowledge" / trainlog.LOG_NAME
+    with open(workdir / "k-killed.out", "w") as out:
+        driver = subprocess.Popen([sys.executable, "-m", "zsb", *ablation_args("k")], cwd=workdir, env=env,
+                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for(lambda: log.exists() and log.read_text().strip(), driver, 600, "epoch 1 of no_knowledge")
+            for pid in descendants(driver.pid):
+                os.kill(pid, signal.SIGKILL)
+            os.killpg(driver.pid, signal.SIGKILL)
+        finally:
+            if driver.poll() is None:
+                os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+    assert safe_torch_load(run / "ablation" / "no_knowledge" / "checkpoints" / "last.pt")["epoch"] < 3
+    done = zsb_run(ablation_args("k"), cwd=workdir, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    timing = ["seconds_per_epoch"]
+    import pandas as pd
+
+    table = pd.read_csv(run / "tables" / "ablation.csv").drop(columns=timing)
+    pd.testing.assert_frame_equal(table, pd.read_csv(ablated / "tables" / "ablation.csv").drop(columns=timing))
+    checkpoint = Path("ablation", "no_knowledge", "checkpoints", "last.pt")  # the variant `full` is the run itself
+    assert_same_weights(safe_torch_load(run / checkpoint), safe_torch_load(ablated / checkpoint))
+
+
+def test_killed_training_resumes_to_the_very_weights_of_the_uninterrupted_run(killed, resumed, uninterrupted):
+    assert_same_weights(safe_torch_load(killed["run"] / "checkpoints" / "last.pt"),
+                        safe_torch_load(uninterrupted / "checkpoints" / "last.pt"))
+
+
+# --- a malicious pickle at every place zsb loads a file ---
+
+LOAD_SITES = {
+    "zsb/artifacts.py": "_read_tensor_record",  # the knowledge and the feature caches
+    "zsb/engine.py": "_read_checkpoint",  # resuming training, the driver's and the launcher's checks, evaluation
+    "zsb/backbones.py": "_read_state_dict",  # backbone weights
+    "zsb/search.py": "_read_index",  # the search index
+    "zsb/driver/markers.py": "artifact_record",  # the stage markers' check
+}
+
+
+def test_every_place_that_loads_a_tensor_file_is_in_the_malicious_pickle_matrix():
+    """safe_torch_load is the only way in (test_every_torch_load_uses_weights_only); each function that calls it
+    is tried with a malicious file below."""
+    found = set()
+    for path in (REPO / "zsb").rglob("*.py"):
+        for function in ast.walk(ast.parse(path.read_text())):
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+                    isinstance(node, ast.Call) and ast.unparse(node.func) == "safe_torch_load"
+                    for node in ast.walk(function)):
+                found.add((path.relative_to(REPO).as_posix(), function.name))
+    assert found == set(LOAD_SITES.items())
+
+
+def test_malicious_files_are_refused_at_every_load_site(malicious, tmp_path):
+    """Each site of LOAD_SITES given the malicious file: nothing runs; each refuses or rebuilds."""
+    from zsb.artifacts import cached_tensor
+    from zsb.backbones import _read_state_dict
+    from zsb.search import _read_index
+
+    path, marker = malicious
+    logger = logging.getLogger("test")
+    rebuilt = cached_tensor(path, "features", {"a": 1}, lambda: torch.ones(2), "features", logger)
+    assert torch.equal(rebuilt, torch.ones(2))
+    evil = tmp_path / "evil2.pt"
+    torch.save({"model": RunsCode(marker), "epoch": 1, "identity": "{}"}, evil)
+    with pytest.raises(WeightsError, match="Delete it, or pass --force") as raised:
+        engine.checkpoint_settings(evil)
+    assert "weights_only=False" not in str(raised.value)
+    with pytest.raises(WeightsError, match="could not be loaded safely"):
+        _read_state_dict(evil, "efficientnet_lite0")
+    with pytest.raises(WeightsError, match="is not a zsb search index"):
+        _read_index(evil, searcher=None, strict=True)
+    assert markers.artifact_record(evil)["settings"] is None
+    assert not marker.exists()

@@ -164,6 +164,22 @@ class RunFolder:
         """The folder of a further training seed (``seeds/<seed>/``): the same manifest and knowledge as this one."""
         return RunFolder(self.dir / "seeds" / str(seed), self.data_dir)
 
+    def artifact_files(self, artifact: str) -> list[Path]:
+        """The files in this folder of ``artifact`` (a name of :data:`zsb.config.ARTIFACTS`) that a later stage
+        reads, with their settings records: what a stage marker vouches for (:mod:`zsb.driver.markers`)."""
+        from zsb.data.manifest import sidecar_path
+
+        evaluation = {which: [self.features_path(which), self.metrics_path(which), self.per_query_path(which)]
+                      for which in ("trained", "frozen")}
+        return {
+            "manifest": [self.manifest_path, record_path(self.manifest_path), sidecar_path(self.manifest_path)],
+            "knowledge": [self.knowledge_path],
+            "checkpoint": [self.checkpoint_path, self.log_path],
+            "features": evaluation["trained"],
+            "frozen_features": evaluation["frozen"],
+            "ablation_table": [self.table("ablation").with_suffix(".csv")],
+        }.get(artifact, [])
+
     # --- the driver's ---
     def notebook(self, stage: str) -> Path:
         return self.dir / "notebooks" / f"{stage}.ipynb"

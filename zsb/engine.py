@@ -27,7 +27,7 @@ from tqdm import tqdm
 from zsb.backbones import resolve_device, to_device, to_input
 from zsb.config import RunConfig, canonical_json, resolve_precision
 from zsb.errors import WeightsError
-from zsb.io import atomic_torch_save, safe_torch_load
+from zsb.io import atomic_torch_save, require_free_space, safe_torch_load
 from zsb.knowledge import teacher_softmax
 from zsb.log import get_logger
 from zsb.losses import (
@@ -179,6 +179,9 @@ def train(
         model.compile()  # in place: the state dict, and so the checkpoint, keeps its keys
 
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        if writes:  # before the epoch, not after it: a full disk then costs no training
+            require_free_space(checkpoint_path.parent, checkpoint_bytes(checkpoint_path, model) + 2**20,
+                               f"the checkpoint of epoch {epoch} (training resumes from the last one saved)")
         seed_everything(epoch_seed(cfg.seed, epoch))
         loader = loader_for_epoch(epoch)
         steps_per_epoch = len(loader)
@@ -265,8 +268,12 @@ def checkpoint_settings(path: Path) -> dict:
     return json.loads(json.loads(_read_checkpoint(path)["identity"])["settings"])
 
 
+CHECKPOINT_REMEDY = "Delete it, or pass --force to zsb reproduce, to train this run folder again from epoch 1."
+"""What to do about a checkpoint that cannot be read: it is never loaded any other way."""
+
+
 def _read_checkpoint(path: Path) -> dict:
-    state = safe_torch_load(path, "checkpoint")
+    state = safe_torch_load(path, "checkpoint", remedy=CHECKPOINT_REMEDY)
     try:
         identity = json.loads(state["identity"])
         if isinstance(identity, dict) and {"architecture", "settings"} <= set(identity) and {"model", "epoch"} <= set(state):
@@ -277,6 +284,14 @@ def _read_checkpoint(path: Path) -> dict:
         f"{path} is not a zsb training checkpoint (expected keys model, epoch, identity). Move it away, or pass "
         "--force to retrain in this run folder."
     )
+
+
+def checkpoint_bytes(path: Path, model: ZSBModel) -> int:
+    """About how many bytes the checkpoint at ``path`` takes when rewritten: the last one's size, else the model's
+    weights and Adam's two moments of them."""
+    if path.is_file():
+        return path.stat().st_size
+    return 3 * sum(tensor.numel() * tensor.element_size() for tensor in model.state_dict().values())
 
 
 def save_checkpoint(path: Path, model: ZSBModel, cfg: RunConfig, optimizer, epoch: int) -> None:

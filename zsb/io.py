@@ -11,6 +11,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -79,21 +80,44 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def safe_torch_load(path: str | os.PathLike, what: str = "checkpoint") -> Any:
-    """Load a tensor file with ``weights_only=True``; a missing, corrupt or code-carrying file is a WeightsError."""
+def require_free_space(folder: str | os.PathLike, nbytes: int, what: str) -> None:
+    """ZSBError when the disk of ``folder`` (or of its nearest existing parent) has less than ``nbytes`` free."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free < nbytes:
+        raise ZSBError(
+            f"not enough free disk space in {folder} for {what}: it needs about {nbytes / 2**20:.1f} MB and "
+            f"{free / 2**20:.1f} MB are free. Free some disk space and run again."
+        )
+
+
+def safe_torch_load(path: str | os.PathLike, what: str = "checkpoint", remedy: str = "", mmap: bool = False) -> Any:
+    """Load a tensor file with ``weights_only=True``; a missing, corrupt or code-carrying file is a WeightsError whose
+    message ends with ``remedy`` (what to do about the file; by default: replace it from a trusted source). ``mmap``
+    maps the tensors' storage instead of reading it (to look at a large file's small entries cheaply)."""
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{what} file {path} does not exist. Check the path, or create it first.")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ... depending on the damage
         raise WeightsError(
-            f"{what} file {path} could not be loaded safely ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). "
-            "zsb only reads plain tensors and state dicts (torch.load(weights_only=True)); "
-            "re-create the file with torch.save(model.state_dict(), path) from a trusted source."
+            f"{what} file {path} could not be loaded safely ({_load_failure(e)}): it is damaged, or it holds more "
+            "than plain tensors, and zsb never unpickles anything else (it reads with torch.load(weights_only=True)). "
+            + (remedy or "Replace it with plain tensors or a state dict from a trusted source.")
         ) from e
+
+
+def _load_failure(error: Exception) -> str:
+    """How a load failed, in one line: torch's first line, except where torch suggests loading unsafely."""
+    first = str(error).splitlines()[0].strip() if str(error).strip() else ""
+    if not first or any(word in first.lower() for word in ("weights_only", "trust", "unpickl", "still be loaded")):
+        return type(error).__name__
+    return f"{type(error).__name__}: {first}"
 
 
 def git_commit(repo: str | os.PathLike | None = None) -> str | None:

@@ -15,6 +15,10 @@ stderr; jupyter_client >= 8.10 can provision CurveZMQ keys for the kernels it st
 still runs on loopback TCP and executes code exactly as before; no log level is lowered and no output is filtered.
 papermill hands unknown keyword arguments to nbclient, whose kernel manager takes them as traitlets ``config``.
 "auto", not "required": a kernelspec without Curve support keeps plain TCP (and its warning) rather than failing.
+
+The kernel is shut down without the interrupt (SIGINT) that jupyter_client sends first (:func:`quiet_shutdown_manager`):
+the notebook has finished, so there is nothing to interrupt, and a SIGINT that lands while the kernel is still
+finishing its last reply made it log "KeyboardInterrupt caught in kernel." in the stage's output.
 """
 
 from __future__ import annotations
@@ -162,17 +166,31 @@ def execute_stage(stage: str, output: Path, parameters: dict[str, Any], kernel: 
 
 
 def quiet_kernel_kwargs() -> dict[str, Any]:
-    """Keyword arguments for ``papermill.execute_notebook`` that start the kernel with CurveZMQ transport
-    encryption (see the module docstring), or ``{}`` where pyzmq / jupyter_client cannot encrypt."""
-    try:
-        import zmq
-        from jupyter_client.manager import KernelManager
-        from traitlets.config import Config
-    except ImportError:
-        return {}
-    if not zmq.has("curve") or not KernelManager.class_traits().get("transport_encryption"):
-        return {}
-    return {"config": Config({"KernelManager": {"transport_encryption": "auto"}})}
+    """Keyword arguments for ``papermill.execute_notebook`` that shut the kernel down without interrupting it
+    (:func:`quiet_shutdown_manager`) and start it with CurveZMQ transport encryption where pyzmq and jupyter_client can
+    encrypt (see the module docstring)."""
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    kwargs: dict[str, Any] = {"kernel_manager_class": quiet_shutdown_manager()}
+    if zmq.has("curve") and KernelManager.class_traits().get("transport_encryption"):
+        kwargs["config"] = Config({"KernelManager": {"transport_encryption": "auto"}})
+    return kwargs
+
+
+@lru_cache(maxsize=None)
+def quiet_shutdown_manager() -> type:
+    """nbclient's kernel manager, less the interrupt that precedes a shutdown (see the module docstring); an
+    interrupt asked for otherwise (a cell's timeout) is sent as before."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietShutdown(AsyncKernelManager):
+        async def _async_interrupt_kernel(self) -> None:
+            if not getattr(self, "shutting_down", False):
+                await super()._async_interrupt_kernel()
+
+    return QuietShutdown
 
 
 def write_parameters_cells() -> list[Path]:

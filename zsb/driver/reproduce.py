@@ -5,7 +5,8 @@
   notebooks read that file and get only ``run_dir`` and their own parameters.
 * Each run has its own folder ``results/<benchmark>/runs/<run_id>/`` (by default the id is a hash of the
   parameters, so the same parameters land in the same folder). A lock keeps two drivers out of one folder.
-* A stage whose marker holds this run's fingerprint for it is skipped unless ``force``.
+* A stage whose marker holds this run's fingerprint for it, and whose artifacts are as it left them
+  (:mod:`zsb.driver.markers`), is skipped unless ``force``.
 * A failing cell stops the chain with the notebook's path and the cell's error; earlier outputs stay intact.
 * When every stage has succeeded, the run's headline numbers are reported beside the published ones
   (:mod:`zsb.report.published`), and nothing outside the run folder is written. Publishing is explicit: with
@@ -21,14 +22,14 @@ from typing import Any, Mapping
 
 from zsb.config import RUN_ID_PARAMETERS, RunConfig, resolve, short_hash
 from zsb.driver.lock import run_lock
-from zsb.driver.markers import mark_done, stage_fingerprint, stage_up_to_date, write_timing
+from zsb.driver.markers import damaged_artifacts, mark_done, stage_fingerprint, stage_up_to_date, write_timing
 from zsb.driver.notebooks import execute_stage, notebook_only_parameters, notebook_parameters
 from zsb.driver.preflight import check_checkpoint, preflight
 from zsb.errors import ConfigError
 from zsb.log import get_logger
 from zsb.report.publish import publish, published_folder, update_readme
 from zsb.report.published import compare_with_published
-from zsb.artifacts import RunFolder
+from zsb.artifacts import RunFolder, invalidate
 from zsb.run.stages import STAGES
 
 logger = get_logger(__name__)
@@ -70,6 +71,12 @@ def reproduce(
             if not force and stage_up_to_date(folder, stage, fingerprints[stage]):
                 logger.info(f"[{stage}] up to date, skipped (--force reruns it)")
                 continue
+            damaged = damaged_artifacts(folder, stage)
+            for what in damaged.values():
+                logger.warning(f"[{stage}] {what}: damaged or replaced since; running the stage again")
+            if damaged:  # rebuilt, not trusted by their settings records
+                for path in (path for artifact in STAGES[stage] for path in folder.artifact_files(artifact)):
+                    invalidate(path)
             parameters: dict[str, Any] = {**own[stage], "run_dir": str(folder.dir)}
             if "resume" in notebook_parameters(stage):
                 parameters["resume"] = not force

@@ -94,10 +94,13 @@ def results_markdown(results_root: Path) -> str:
     gallery: a run that is not on its split's standard gallery says so, :func:`zsb.run.stages.gallery_record`)."""
     if not Path(results_root).is_dir():
         raise ZSBError(f"results folder {results_root} does not exist; run `zsb reproduce` first, or pass --results")
-    parts = []
-    for bench_dir in published_folders(results_root):
-        parts += benchmark_markdown(bench_dir, Path(results_root))
-    return "\n".join(parts) if parts else "_No published results yet: run `zsb reproduce`._\n"
+    folders = published_folders(results_root)
+    if not folders:  # a wrong or empty folder must not erase the README's results
+        raise ZSBError(
+            f"results folder {results_root} holds no published results (no <benchmark>/metrics.json); nothing was "
+            "changed. Pass --results with the folder that `zsb reproduce` published to, or run `zsb reproduce` first."
+        )
+    return "\n".join(part for bench_dir in folders for part in benchmark_markdown(bench_dir, Path(results_root)))
 
 
 def benchmark_markdown(bench_dir: Path, results_root: Path | None = None) -> list[str]:

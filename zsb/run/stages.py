@@ -25,7 +25,7 @@ from zsb.data.registry import get_benchmark
 from zsb.data.sampler import DomainBalancedBatchSampler, SeededBatches, collate_loaded
 from zsb.domains import PHOTO, SKETCH
 from zsb.errors import ZSBError
-from zsb.io import atomic_write_json
+from zsb.io import atomic_write_json, atomic_write_text
 from zsb.knowledge import compute_class_knowledge, load_or_compute_class_knowledge
 from zsb.log import get_logger
 from zsb.data.imagenet import imagenet_overlap
@@ -224,7 +224,7 @@ def evaluate(run: Run, which: str = "trained") -> dict[str, float]:
     write_table(per_class, run.folder.table(f"per_class_ap{suffix(which)}"))
     per_query = result.per_query
     per_query.insert(0, "query", features["queries_index"].numpy())
-    per_query.to_csv(run.folder.per_query_path(which), index=False)
+    atomic_write_text(run.folder.per_query_path(which), per_query.to_csv(index=False))
     frozen = which == "frozen" or run.cfg.epochs == 0
     benchmark = get_benchmark(run.cfg.benchmark)
     split = run.cfg.split or benchmark.default_split
