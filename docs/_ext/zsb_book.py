@@ -209,6 +209,9 @@ def results_pages(out: Path, results_root: Path) -> set[Path]:
                                                      f"\n{body}"))
         for figure in sorted(source.glob("*.png")):
             written.add(write(out / page / figure.name, figure.read_bytes()))
+        for other in sorted(set(source.glob("*.md")) - {source / "README.md"}):  # documents its README links to
+            if other.read_text().startswith("# "):  # a document with a title (not a bare table)
+                written.add(write(out / page / other.name, f"---\norphan: true\n---\n\n{other.read_text()}"))
     toc = ["benchmarks", *(f"{page}/index" for page, _, _ in RESULT_READMES)]
     written.add(write(out / "index.md", "\n".join([
         "# Results", "", "Every page here is generated from the files under `results/` at each build.", "",
