@@ -28,7 +28,7 @@ The table is the reference copy (``shared/reference/literature.csv``) with these
 * Doodle2Search's eccv21 0.369, which the reference reads as mAP@200 (as the CLIP-AT table labels it), is its
   mAP@all: Doodle2Search's ``src/test.py`` prints scikit-learn's mAP over the whole gallery (its mAP@200, scikit-learn
   on the top 200, is commented out), the paper gives 0.3691 as "mAP" (the number users compare their runs of that
-  script with, ``sounakdey/doodle2search`` issue 9; its mAP@200 is the larger number, issue 18), and SpLIP's table
+  script with, github.com/sounakdey/doodle2search/issues/9; its mAP@200 is the larger number, .../issues/18), and SpLIP's table
   prints another number, 0.461, in the mAP@200 cell. The row's ``metric`` is "mAP@all" (``ap_variant`` stays "exact (sklearn in its code)").
 """
 
