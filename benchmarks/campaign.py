@@ -34,10 +34,7 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from zsb.artifacts import RunFolder
+from zsb.report.claims import run_folder  # the layout of a split's run folder, said once
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = Path("results/sketchy_mini/campaign/runs")
@@ -76,13 +73,6 @@ design ran once (so that every trained variant has three seeds), then seed 3 of 
 then seed 4."""
 PLAN: tuple[tuple[str, str, int], ...] = FIRST_DESIGN + BALANCED
 """(split, variant, seed) in the order they are added."""
-
-
-def run_folder(root: Path, variant: str, seed: int) -> RunFolder:
-    """Where the split's run folder ``root`` keeps (variant, seed) (:func:`zsb.report.claims.run_folder`)."""
-    from zsb.report.claims import run_folder as folder
-
-    return folder(root, variant, seed)
 
 
 def done_runs(published: Path) -> set[tuple[str, str, int]]:
@@ -239,11 +229,11 @@ def still_to_train(split: str, done: set[tuple[str, str, int]]) -> str:
     return "; ".join(f"{variant} (seeds {', '.join(map(str, seeds))})" for variant, seeds in left.items() if seeds)
 
 
-def summaries(published: Path, by_class=None) -> tuple[str, str]:
+def summaries(published: Path, judgement=None, by_class=None) -> tuple[str, str]:
     """The campaign's state in markdown, from the files under ``published``: the campaign README's part (a section
     per split with its runs, the claims judged by the analysis plan, what is left) and the project README's short
-    version (the full method per split, one sentence per claim); ``by_class``: the exploratory per-class table
-    (:func:`zsb.report.claims.knowledge_by_class`), computed here when not given."""
+    version (the full method per split, one sentence per claim). ``judgement`` (:func:`zsb.report.claims.judge`) and
+    ``by_class`` (the exploratory :func:`zsb.report.claims.knowledge_by_class`) are computed here when not given."""
     from zsb.metrics import metric_header
     from zsb.report.claims import claims_markdown, exploratory_markdown, judge, knowledge_by_class, project_markdown
 
@@ -256,7 +246,7 @@ def summaries(published: Path, by_class=None) -> tuple[str, str]:
     left = [f"### Not run yet ({runs_left} of {len(PLAN)} planned runs)",
             "\n".join(["| split | still to train |", "|---|---|",
                        *(f"| {split} | {still_to_train(split, done) or '-'} |" for split in SPLITS)])]
-    judgement = judge(published)
+    judgement = judge(published) if judgement is None else judgement
     campaign = "\n\n".join([
         *sections,
         "### The paper's claims, judged by the analysis plan",
@@ -289,11 +279,11 @@ def full_method_text(row, head: str) -> str:
     return f"{row[head]:.4f}{spread}, [{row[f'{head} low']:.3f}, {row[f'{head} high']:.3f}]"
 
 
-def draw_gains(published: Path, path: Path):
+def draw_gains(published: Path, path: Path, judgement=None):
     """The figure of the claims' comparisons (:func:`zsb.report.claims.plot_claims`), saved at ``path``."""
     from zsb.report.claims import judge, plot_claims
 
-    return plot_claims(judge(published), path=path)
+    return plot_claims(judge(published) if judgement is None else judgement, path=path)
 
 
 def write_between_markers(readme: Path, markers: tuple[str, str], text: str) -> None:
@@ -323,16 +313,16 @@ def main() -> int:
     args = parser.parse_args()
     if args.command == "summary":
         from zsb.io import atomic_write_text
-        from zsb.report.claims import knowledge_by_class, plot_knowledge_by_overlap
+        from zsb.report.claims import judge, knowledge_by_class, plot_knowledge_by_overlap
 
-        by_class = knowledge_by_class(REPO / PUBLISHED, DATA_ROOT)
-        campaign, project = summaries(REPO / PUBLISHED, by_class)
+        judgement, by_class = judge(REPO / PUBLISHED), knowledge_by_class(REPO / PUBLISHED, DATA_ROOT)
+        campaign, project = summaries(REPO / PUBLISHED, judgement, by_class)
         if args.write:
             atomic_write_text(REPO / EXPLORATORY[0], by_class.to_csv(index=False, float_format="%.6f"))
             plot_knowledge_by_overlap(by_class, REPO / EXPLORATORY[1])
             write_between_markers(REPO / README, MARKERS, campaign)
             write_between_markers(REPO / "README.md", MARKERS, project)
-            draw_gains(REPO / PUBLISHED, REPO / FIGURE)
+            draw_gains(REPO / PUBLISHED, REPO / FIGURE, judgement)
         else:
             print(campaign, project, sep="\n\n")
         return 0

@@ -26,6 +26,7 @@ from zsb.data.sampler import rank_share
 from zsb.distributed import Ranks
 from zsb.domains import PHOTO, SKETCH
 from zsb.errors import ConfigError, WeightsError, ZSBError
+from tests.faults import FailingWrite
 from zsb.io import safe_torch_load
 from zsb.run import stages
 from zsb.run.context import Run
@@ -232,7 +233,7 @@ def test_the_process_that_died_is_found_without_torchruns_report(prepared, tmp_p
         with open(logs[rank], "a") as log:
             log.write(text)
     message = str(_failure(run, 1, "Traceback ...\njson.decoder.JSONDecodeError: Expecting value", starts))
-    assert f"rank 1 of 3 died (it ended without a word, so a signal killed it" in message and str(logs[1]) in message
+    assert "rank 1 of 3 died (it ended without a word, so a signal killed it" in message and str(logs[1]) in message
     with open(logs[1], "a") as log:  # torchrun's report, where there is one, gives the signal
         log.write("zsb.distributed: rank 1 ended at 20.0: ValueError: a bad batch\n")
     assert "rank 1 of 3 died (ValueError: a bad batch)" in str(_failure(run, 1, "", starts))
@@ -263,24 +264,7 @@ def test_the_error_file_torchrun_reads_is_whole_or_absent(tmp_path, monkeypatch)
         assert "a bad batch" in recorded["message"]["extraInfo"]["py_callstack"]
         real_fdopen = os.fdopen
 
-        class CutShort:
-            def __init__(self, file):
-                self.file = file
-
-            def write(self, data):
-                self.file.write(data[: len(data) // 2])
-                raise KeyboardInterrupt  # as a signal's handler would, half way through the write
-
-            def __getattr__(self, name):
-                return getattr(self.file, name)
-
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc):
-                self.file.close()
-
-        monkeypatch.setattr(os, "fdopen", lambda *a, **k: CutShort(real_fdopen(*a, **k)))
+        monkeypatch.setattr(os, "fdopen", lambda *a, **k: FailingWrite(real_fdopen(*a, **k), KeyboardInterrupt()))
         with pytest.raises(KeyboardInterrupt):
             AtomicErrorHandler().record_exception(ValueError("another"))
     assert json.loads(error_file.read_text()) == recorded

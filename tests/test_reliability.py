@@ -48,6 +48,7 @@ from zsb.config import resolve
 from zsb.data.registry import load_split
 from zsb.errors import WeightsError, ZSBError
 from zsb.io import atomic_torch_save, atomic_write_json, safe_torch_load
+from tests.faults import FailingWrite
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -549,6 +550,16 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def kill_driver_and_kernels(driver: subprocess.Popen) -> list[int]:
+    """kill -9 the driver's notebook kernels (papermill starts each in a session of its own) and then the driver's
+    process group; the kernels' process ids."""
+    kernels = descendants(driver.pid)
+    for pid in kernels:
+        os.kill(pid, signal.SIGKILL)
+    os.killpg(driver.pid, signal.SIGKILL)
+    return kernels
+
+
 def wait_for(condition, process: subprocess.Popen, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -573,10 +584,7 @@ def killed(workdir, env):
             wait_for(lambda: (run / ".lock").exists(), driver, 120, "the run lock")
             second = zsb_run(reproduce_args("c", THROUGH_TRAINING), cwd=workdir, env=env, timeout=300)
             wait_for(lambda: log.exists() and log.read_text().strip(), driver, 400, "epoch 1 in the training log")
-            kernels = descendants(driver.pid)
-            for pid in kernels:  # the notebook kernel (papermill starts it in a session of its own) trains
-                os.kill(pid, signal.SIGKILL)
-            os.killpg(driver.pid, signal.SIGKILL)
+            kernels = kill_driver_and_kernels(driver)
         finally:
             if driver.poll() is None:
                 os.killpg(driver.pid, signal.SIGKILL)
@@ -620,27 +628,6 @@ def test_killed_driver_leaves_a_stale_lock_that_the_rerun_takes_over(killed, res
 def test_resumed_run_ends_exactly_like_the_uninterrupted_one(killed, resumed, uninterrupted):
     assert metrics(killed["run"]) == metrics(uninterrupted)
     assert losses(killed["run"]) == losses(uninterrupted)
-
-
-class FailingWrite:
-    """A file whose write stores half of the data and then fails, like a disk filling up or a crash mid-write."""
-
-    def __init__(self, file, error: BaseException):
-        self.file, self.error = file, error
-
-    def write(self, data):
-        self.file.write(data[: len(data) // 2])
-        self.file.flush()
-        raise self.error
-
-    def __getattr__(self, name):
-        return getattr(self.file, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.file.close()
 
 
 @pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"), RuntimeError("crash")],
@@ -1135,9 +1122,7 @@ def test_killed_ablation_resumes_to_the_same_table_and_weights(uninterrupted, ab
                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             wait_for(lambda: log.exists() and log.read_text().strip(), driver, 600, "epoch 1 of no_knowledge")
-            for pid in descendants(driver.pid):
-                os.kill(pid, signal.SIGKILL)
-            os.killpg(driver.pid, signal.SIGKILL)
+            kill_driver_and_kernels(driver)
         finally:
             if driver.poll() is None:
                 os.killpg(driver.pid, signal.SIGKILL)

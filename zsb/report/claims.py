@@ -20,7 +20,6 @@ import pandas as pd
 
 from zsb import stats
 from zsb.artifacts import RunFolder
-from zsb.errors import DataError
 
 PLAN = Path("results/sketchy_mini/campaign/analysis_plan.md")
 """The analysis plan, relative to the repository."""
@@ -145,10 +144,11 @@ def verdict(gain: stats.HierarchicalGain, adjusted_p: float, non_inferiority: bo
     return "not shown"
 
 
-def compare(root: Path, split: str, variant: str, non_inferiority: bool, family_size: int) -> Comparison | None:
-    """The comparison of the full method with ``variant`` in the split's folder ``root``; None before both have a
-    common seed."""
-    gains, classes, seeds = paired_gains(root, split, variant)
+def compare(root: Path, split: str, variant: str, non_inferiority: bool, family_size: int,
+            paired: tuple[np.ndarray, np.ndarray, list[int]] | None = None) -> Comparison | None:
+    """The comparison of the full method with ``variant`` in the split's folder ``root`` (``paired``: its
+    :func:`paired_gains`, when already read); None before both have a common seed."""
+    gains, classes, seeds = paired_gains(root, split, variant) if paired is None else paired
     if not seeds:
         return None
     margin = MARGIN if non_inferiority else None
@@ -189,11 +189,13 @@ class Judgement:
 def judge(runs: Path) -> Judgement:
     """The plan's analysis of the campaign's runs under ``runs`` (one folder per split)."""
     members = family()
-    found = [compare(runs / split, split, variant, ni, len(members)) for split, variant, ni in members]
+    paired = {(split, variant): paired_gains(runs / split, split, variant) for split, variant, _ in members}
+    found = [compare(runs / split, split, variant, ni, len(members), paired[split, variant])
+             for split, variant, ni in members]
     comparisons = adjusted([c for c in found if c is not None])
     pooled = []
     for variant, ni in dict.fromkeys((v, ni) for _, v, ni in members):
-        strata = [paired_gains(runs / split, split, variant) for split in SPLITS]
+        strata = [paired[split, variant] for split in SPLITS]
         if any(not seeds for _, _, seeds in strata):
             continue
         gain = stats.pooled_bootstrap([(g, c) for g, c, _ in strata], resamples=RESAMPLES, seed=BOOTSTRAP_SEED,
@@ -339,6 +341,7 @@ def plot_claims(judgement: Judgement, path: str | Path | None = None):
     import matplotlib.pyplot as plt
 
     from zsb.metrics import metric_header
+    from zsb.report.viz import save_figure
 
     colours = {"supported": "#1b7837", "contradicted": "#b2182b", "not shown": "#777777"}
     variants = [v for claim in CLAIMS for v in claim.variants if claim.splits == SPLITS]
@@ -365,14 +368,8 @@ def plot_claims(judgement: Judgement, path: str | Path | None = None):
                  "pairs (hollow dot: 1); dashed: claim 3's margin", fontsize=9)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     if path is not None:
-        save_figure_to(fig, path)
+        save_figure(fig, path)
     return fig
-
-
-def check_runs(runs: Path) -> None:
-    """Refuse a folder that holds none of the splits' run folders."""
-    if not any((runs / split).is_dir() for split in SPLITS):
-        raise DataError(f"{runs} holds none of the split folders {', '.join(SPLITS)}: give the campaign's runs/ folder.")
 
 
 # --- beyond the paper's claims (exploratory) ----------------------------------------------------------------------
@@ -456,6 +453,7 @@ def plot_knowledge_by_overlap(by_class: pd.DataFrame, path: str | Path | None = 
     import matplotlib.pyplot as plt
 
     from zsb.data.imagenet import OVERLAP_CATEGORIES
+    from zsb.report.viz import save_figure
 
     by_category = knowledge_by_category(by_class).set_index("category")
     fig, ax = plt.subplots(figsize=(7.5, 4))
@@ -482,11 +480,5 @@ def plot_knowledge_by_overlap(by_class: pd.DataFrame, path: str | Path | None = 
     ax.set_title("Exploratory: the knowledge loss's gain per test class, by ImageNet-1k overlap", fontsize=10)
     fig.tight_layout()
     if path is not None:
-        save_figure_to(fig, path)
+        save_figure(fig, path)
     return fig
-
-
-def save_figure_to(fig, path: str | Path) -> None:
-    from zsb.report.viz import save_figure
-
-    save_figure(fig, path)
