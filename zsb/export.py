@@ -110,7 +110,7 @@ def export_run(run_dir: str | os.PathLike, dest: str | os.PathLike, force: bool 
     from zsb.backbones import BACKBONES
     from zsb.run.context import Run
     from zsb.run.stages import trained_model
-    from zsb.search import file_sha256
+    from zsb.io import file_sha256
 
     folder = RunFolder(Path(run_dir))
     dest = Path(dest)

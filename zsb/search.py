@@ -251,14 +251,6 @@ def _exported_searcher(folder: Path, progress: bool | None) -> Searcher:
                                                 exported.model.embed_dim))
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # --- the gallery and its index ---
 
 

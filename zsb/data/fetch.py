@@ -35,6 +35,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from zsb.errors import ConfigError, DataError
+from zsb.io import file_sha256
 
 CHUNK = 1 << 20
 
@@ -161,14 +162,6 @@ def manual_instructions(benchmark: str, dest: Path) -> str:
             f"Then check the copy: zsb data check --benchmark {benchmark} --data-root {dest}\n")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def copy_differences(root: Path, members: tuple[str, ...], expected: dict[str, str]) -> list[str]:
     """How the files under ``root``'s ``members`` folders differ from ``expected``: one entry per missing, changed
     or unexpected file (empty: the copy is complete)."""
@@ -177,7 +170,7 @@ def copy_differences(root: Path, members: tuple[str, ...], expected: dict[str, s
     problems = [f"{name}: missing" for name in sorted(expected.keys() - found.keys())]
     problems += [f"{name}: not in the release" for name in sorted(found.keys() - expected.keys())]
     problems += [f"{name}: changed" for name in sorted(expected.keys() & found.keys())
-                 if _sha256(found[name]) != expected[name]]
+                 if file_sha256(found[name]) != expected[name]]
     return problems
 
 
@@ -230,7 +223,7 @@ def download(url: str, part: Path, progress: bool = True, attempts: int = 3) -> 
                 continue
             raise DataError(f"{url} answered HTTP {error.code} {error.reason}; rerun later, or get the data by "
                             "hand (see zsb data fetch --help)") from error
-        except urllib.error.URLError as error:
+        except urllib.error.URLError:
             if attempt == 1 and not have:
                 raise
         except (http.client.HTTPException, ConnectionError, socket.timeout):
