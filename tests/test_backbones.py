@@ -190,3 +190,46 @@ def test_unknown_backbone_lists_the_choices():
 def test_imagenet_class_names():
     names = imagenet_class_names()
     assert len(names) == 1000 and names[967] == "espresso" and names[0] == "tench"
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "resnet50"])
+def test_registered_stages_cover_the_trunk_in_input_order(name):
+    """Each registered stage names submodules of the trunk, in input order; together they hold a leading run of the
+    trunk's parameters (Lite's final 1x1 convolution is after the last stage)."""
+    backbone = build_backbone(name, None)
+    stages = BACKBONES[name].stages
+    named = [backbone.trunk.get_submodule(part) for stage in stages for part in stage]
+    in_stages = {id(p) for module in named for p in module.parameters()}
+    order = [n for n, _ in backbone.trunk.named_modules()]
+    assert [order.index(part) for stage in stages for part in stage] == sorted(
+        order.index(part) for stage in stages for part in stage)
+    trunk_params = [id(p) for p in backbone.trunk.parameters()]
+    assert set(trunk_params[:len(in_stages)]) == in_stages
+    assert len(trunk_params) - len(in_stages) == {"efficientnet_lite0": 3, "resnet50": 0}[name]  # conv_head, bn2
+
+
+def test_frozen_stages_get_no_gradient_and_keep_their_batchnorm_statistics():
+    torch.manual_seed(0)
+    backbone = build_backbone("efficientnet_lite0", None)
+    backbone.freeze_stages(3)  # the stem and blocks 0 and 1
+    frozen = [backbone.trunk.get_submodule(part) for stage in BACKBONES["efficientnet_lite0"].stages[:3]
+              for part in stage]
+    before = {name: t.clone() for name, t in backbone.trunk.state_dict().items()}
+    backbone.train()
+    assert all(not m.training for module in frozen for m in module.modules())
+    assert backbone.trunk.get_submodule("blocks.2").training
+    backbone(torch.randn(4, 3, 64, 64)).sum().backward()
+    for module in frozen:
+        assert all(p.grad is None and not p.requires_grad for p in module.parameters())
+    assert all(p.grad is not None for p in backbone.trunk.get_submodule("blocks.2").parameters())
+    after = backbone.trunk.state_dict()
+    moved = {name for name in before if not torch.equal(before[name], after[name])}
+    assert moved and not any(name.startswith(("conv_stem", "bn1", "blocks.0.", "blocks.1.")) for name in moved)
+    backbone.freeze_stages(0)
+    assert all(p.requires_grad for p in backbone.parameters())
+
+
+def test_freezing_more_stages_than_the_backbone_has_is_a_clear_error():
+    backbone = build_backbone("resnet50", None)
+    with pytest.raises(ConfigError, match="resnet50 has 5 stages.*choose 0 \\(train all\\) to 5"):
+        backbone.freeze_stages(6)

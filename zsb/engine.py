@@ -113,8 +113,10 @@ class ParadigmLosses:
 
 
 def build_optimizer(model: ZSBModel, cfg: RunConfig) -> torch.optim.Optimizer:
-    """Adam with one learning rate for the pretrained backbone and another for the new heads; with
-    ``freeze_imagenet_head`` the backbone's ImageNet classifier is left out (and gets no gradient)."""
+    """Adam with one learning rate for the pretrained backbone and another for the new heads. What stays as
+    pretrained gets no gradient and is left out: the first ``freeze_stages`` stages of the backbone and, with
+    ``freeze_imagenet_head``, its ImageNet classifier."""
+    model.backbone.freeze_stages(cfg.freeze_stages)
     model.imagenet_head.requires_grad_(not cfg.freeze_imagenet_head)
     return torch.optim.Adam(model.parameter_groups(cfg.lr_backbone, cfg.lr_head), weight_decay=cfg.weight_decay)
 

@@ -20,11 +20,12 @@ CHECKPOINT_STAGES = ("03_train", "04_evaluate", "05_tsne", "06_ablation")
 
 def preflight(cfg: RunConfig, kernel: str) -> None:
     """The Jupyter kernel, the backbone weights and the data root; a warning where bf16 would be emulated."""
-    from zsb.backbones import check_weights
+    from zsb.backbones import BACKBONES, check_freeze_stages, check_weights
     from zsb.driver.notebooks import check_kernel
 
     check_kernel(kernel)
     check_weights(cfg.backbone, None if cfg.weights == "none" else cfg.weights)
+    check_freeze_stages(cfg.freeze_stages, BACKBONES[cfg.backbone].stages, cfg.backbone)
     check_data(cfg)
     device = resolve_device(cfg.device)
     if cfg.precision == "bf16" and not native_bf16(device):

@@ -38,7 +38,7 @@ logger = get_logger(__name__)
 def default_run_id(cfg: RunConfig) -> str:
     """``cfg-`` and a hash of :data:`zsb.config.RUN_ID_PARAMETERS`: asking for more ablation variants reuses the
     run folder (its finished stages and variants) and only trains what is new."""
-    return f"cfg-{short_hash({name: getattr(cfg, name) for name in RUN_ID_PARAMETERS})}"
+    return f"cfg-{short_hash(cfg.values(RUN_ID_PARAMETERS))}"
 
 
 def reproduce(
