@@ -93,6 +93,28 @@ def test_loaded_model_embeds_exactly_like_the_runs_trained_model(run, dest):
         assert torch.equal(exported.embed(image), original.embed(to_input(image, torch.device("cpu"))))
 
 
+def test_a_half_precision_export_stores_float16_and_loads_the_rounded_weights_as_float32(run, dest, tmp_path):
+    half = tmp_path / "half"
+    assert main(["export", str(run.dir), str(half), "--half"]) == 0
+    from safetensors.torch import load_file
+
+    stored, full = load_file(half / "model.safetensors"), load_file(dest / "model.safetensors")
+    assert stored.keys() == full.keys()
+    for name, tensor in stored.items():
+        assert tensor.dtype == (torch.float16 if full[name].is_floating_point() else full[name].dtype), name
+        assert torch.equal(tensor, full[name].to(tensor.dtype)), name
+    assert (half / "model.safetensors").stat().st_size < 0.6 * (dest / "model.safetensors").stat().st_size
+    assert json.loads((half / "export.json").read_text())["stored_dtype"] == "float16"
+    assert "| stored weights | float16: rounded" in (half / "README.md").read_text()
+    loaded = zsb.load_model(half)
+    for name, tensor in loaded.model.state_dict().items():
+        assert tensor.dtype == full[name].dtype and torch.equal(tensor, stored[name].to(tensor.dtype)), name
+    torch.manual_seed(0)
+    batch = torch.randn(4, 3, 32, 32)
+    difference = (loaded.embed(batch) - zsb.load_model(dest).embed(batch)).abs().max()
+    assert 0 < difference < 0.05
+
+
 def test_weights_are_safetensors_and_loading_never_unpickles(dest, monkeypatch):
     data = (dest / "model.safetensors").read_bytes()
     header_size = struct.unpack("<Q", data[:8])[0]

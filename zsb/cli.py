@@ -132,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a finished run folder made by zsb reproduce")
     exp.add_argument("dest", type=Path, metavar="DEST", help="the folder to create")
     exp.add_argument("--force", action="store_true", help="replace DEST when it holds an earlier zsb export")
+    exp.add_argument("--half", action="store_true",
+                     help="store the weights in float16 (half the size; loaded as float32)")
     return parser
 
 
@@ -150,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             from zsb.export import export_run
 
-            dest = export_run(args.run_dir, args.dest, force=args.force)
+            dest = export_run(args.run_dir, args.dest, force=args.force, half=args.half)
             print(f"exported the model of {args.run_dir} to {dest} (load it with zsb.load_model({str(dest)!r}))")
             return 0
         if args.command == "compare":

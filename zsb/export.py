@@ -3,7 +3,9 @@ and :func:`load_model`.
 
 An export folder holds::
 
-    model.safetensors     the trained ZSBModel's state dict (safetensors: plain tensors, nothing is unpickled)
+    model.safetensors     the trained ZSBModel's state dict (safetensors: plain tensors, nothing is unpickled), its
+                          floating-point tensors in float32, or in float16 for ``half=True`` (half the size; loading
+                          restores float32, so only the stored weights are rounded: measure what that costs)
     config.json           the run's resolved parameters, as recorded in the run folder
     metrics.json          the run's evaluation of this model (metrics, bootstrap intervals, ImageNet overlap)
     metrics_seeds.json    the spread over training seeds, when the run trained several
@@ -102,8 +104,13 @@ class ExportedModel:
 # --- export ---
 
 
-def export_run(run_dir: str | os.PathLike, dest: str | os.PathLike, force: bool = False) -> Path:
-    """Export the trained model of the finished run in ``run_dir`` to the folder ``dest`` (see the module doc)."""
+STORED_DTYPES = {False: torch.float32, True: torch.float16}
+"""The dtype of the stored floating-point weights, by ``half``."""
+
+
+def export_run(run_dir: str | os.PathLike, dest: str | os.PathLike, force: bool = False, half: bool = False) -> Path:
+    """Export the trained model of the finished run in ``run_dir`` to the folder ``dest`` (see the module doc);
+    ``half`` stores the weights in float16."""
     from safetensors.torch import save
 
     from zsb.artifacts import RunFolder
@@ -134,7 +141,9 @@ def export_run(run_dir: str | os.PathLike, dest: str | os.PathLike, force: bool 
     preprocessing = ExportPreprocessing(cfg.image_size, tuple(pre.mean), tuple(pre.std), pre.interpolation,
                                         bool(cfg.eval_hflip))
     architecture = model.architecture()
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    stored = STORED_DTYPES[half]
+    state = {name: (tensor.to(stored) if tensor.is_floating_point() else tensor).detach().cpu().contiguous()
+             for name, tensor in model.state_dict().items()}
     weights = save(state, metadata={"format": EXPORT_FORMAT, "architecture": json.dumps(architecture, sort_keys=True)})
     contents: dict[str, bytes] = {
         WEIGHTS_NAME: weights,
@@ -147,11 +156,12 @@ def export_run(run_dir: str | os.PathLike, dest: str | os.PathLike, force: bool 
         seeds = _read_json(seeds_path)
     weights_sha256 = hashlib.sha256(weights).hexdigest()
     contents[CARD_NAME] = model_card(cfg.to_dict(), architecture, preprocessing, metrics, seeds,
-                                     weights_sha256).encode()
+                                     weights_sha256, stored).encode()
     manifest = {
         "format": EXPORT_FORMAT,
         "architecture": architecture,
         "preprocessing": asdict(preprocessing),
+        "stored_dtype": str(stored).removeprefix("torch."),
         "source": {"run_id": folder.dir.resolve().name, "checkpoint_sha256": file_sha256(folder.checkpoint_path),
                    "epochs": cfg.epochs},
         "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
@@ -239,7 +249,7 @@ def _number(value: Any) -> str:
 
 
 def model_card(parameters: dict, architecture: dict, preprocessing: ExportPreprocessing, metrics: dict,
-               seeds: dict | None, weights_sha256: str) -> str:
+               seeds: dict | None, weights_sha256: str, stored: torch.dtype = torch.float32) -> str:
     """The export's README.md: what the model is, how it was evaluated, its limits, and how to load it."""
     from zsb.data.imagenet import OVERLAP_CATEGORIES, overlap_sentence, overlap_summary
     from zsb.metrics import metric_header
@@ -269,6 +279,9 @@ def model_card(parameters: dict, architecture: dict, preprocessing: ExportPrepro
         f"mean {list(preprocessing.mean)}, std {list(preprocessing.std)} |"),
         f"| test-time flip | {'yes: each embedding averaged with its mirror image' if preprocessing.hflip else 'no'} |",
         f"| weights SHA-256 | `{weights_sha256}` |",
+        (f"| stored weights | {str(stored).removeprefix('torch.')}"
+         + (": rounded from the float32 training weights and loaded as float32; the evaluation below is the "
+            "float32 model's |" if stored != torch.float32 else " |")),
         "",
         "## Evaluation",
         "",
@@ -416,7 +429,7 @@ def load_model(dest: str | os.PathLike, device: str | torch.device = "cpu") -> E
         model = ZSBModel(build_backbone(architecture["backbone"], weights=None),
                          num_seen_classes=architecture["num_seen_classes"], embed_dim=architecture["embed_dim"],
                          classifier=architecture["classifier"], classifier_scale=architecture["classifier_scale"])
-        model.load_state_dict(state)
+        model.load_state_dict(state)  # copied into the model's float32 parameters, float16 weights included
     except (KeyError, RuntimeError, ZSBError) as e:
         raise ExportError(f"the weights in {weights_path} do not fit the architecture {architecture} of "
                           f"{folder / MANIFEST_NAME} ({str(e).splitlines()[0]}); export the run again.") from e
