@@ -1,4 +1,5 @@
-"""How much the copy of sketchy-mini changes a result: the same model evaluated on two copies of the same files.
+"""How much the copy of sketchy-mini changes a result: the same model evaluated on two copies of the same files
+(or, with ``--second-model``, two models evaluated on one copy: e.g. an export's float32 and float16 weights).
 
 The published sketchy_mini numbers were measured on the copy kept beside this repository (sketches stored as
 grayscale PNG, photos re-encoded as JPEG quality 90); ``zsb data fetch sketchy_mini`` gives the original files.
@@ -8,6 +9,7 @@ interval over queries), and how far each photo's embedding moved between the cop
 
     python benchmarks/copy_gap.py ../shared/data/sketchy-mini ~/.cache/zsb/data/sketchy-mini
     python benchmarks/copy_gap.py FIRST SECOND --model results/sketchy_mini/model   # a run folder or an export
+    python benchmarks/copy_gap.py COPY COPY --model FLOAT32_EXPORT --second-model FLOAT16_EXPORT
 
 Without ``--model``: the frozen ImageNet features of the preset's backbone (no training needed).
 """
@@ -56,16 +58,18 @@ def main() -> None:
     parser.add_argument("first", type=Path, help="a sketchy-mini copy (e.g. ../shared/data/sketchy-mini)")
     parser.add_argument("second", type=Path, help="another copy (e.g. the one zsb data fetch made)")
     parser.add_argument("--model", type=Path, help="a finished run folder or a zsb export (default: frozen features)")
+    parser.add_argument("--second-model", type=Path, help="embed the second copy with this model instead")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        copies = [embed_copy(root, args.model, Path(work), name) for root, name in
-                  ((args.first, "first"), (args.second, "second"))]
+        copies = [embed_copy(root, model, Path(work), name) for root, model, name in
+                  ((args.first, args.model, "first"), (args.second, args.second_model or args.model, "second"))]
     for part in ("queries", "gallery"):
         assert copies[0][f"{part}_names"] == copies[1][f"{part}_names"], f"the copies' {part} differ in their files"
     results = [evaluate_retrieval(c["queries"], c["queries_labels"], c["gallery"], c["gallery_labels"],
                                   ap_variants=("exact",)) for c in copies]
     model = args.model or "frozen ImageNet features of the sketchy_mini preset's backbone"
-    print(f"model: {model}; {len(copies[0]['queries'])} queries x {len(copies[0]['gallery'])} gallery photos")
+    second = f", second copy embedded by {args.second_model}" if args.second_model else ""
+    print(f"model: {model}{second}; {len(copies[0]['queries'])} queries x {len(copies[0]['gallery'])} gallery photos")
     for metric in METRICS:
         first, second = (np.asarray(r.per_query[metric], dtype=float) for r in results)
         gap = stats.paired_difference(second, first)

@@ -1089,6 +1089,22 @@ def test_tables_from_a_folder_without_published_results_leave_the_readme_as_it_i
     assert readme.read_bytes() == before and not out
 
 
+@pytest.mark.parametrize("damage", ["missing", "not_json"])
+def test_tables_from_a_published_folder_lacking_its_config_name_the_file_and_leave_the_readme(cli, tmp_path, damage):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- zsb:results:start -->\nthe results\n<!-- zsb:results:end -->\nrest\n")
+    before = readme.read_bytes()
+    published = tmp_path / "published" / "synthetic"
+    published.mkdir(parents=True)
+    (published / "metrics.json").write_text(json.dumps({"metrics": {"mAP@all": 0.5}}))
+    if damage == "not_json":
+        (published / "config.json").write_text("{truncated")
+    code, out, err = cli("tables", "--results", published.parent, "--readme", readme)
+    assert_user_error(code, err, f"{published / 'config.json'} cannot be read", "nothing was changed",
+                      "zsb reproduce --publish")
+    assert readme.read_bytes() == before and not out
+
+
 # --- kill -9 of the driver and its kernel during the ablation ---
 
 ABLATION = "06_ablation"

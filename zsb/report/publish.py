@@ -103,6 +103,23 @@ def results_markdown(results_root: Path) -> str:
     return "\n".join(part for bench_dir in folders for part in benchmark_markdown(bench_dir, Path(results_root)))
 
 
+def published_json(bench_dir: Path, name: str, required: bool = True) -> dict | None:
+    """The JSON object ``name`` of a published results folder (None when it is absent and not ``required``); a
+    ZSBError naming the file when it is missing, unreadable or not an object, before anything is written."""
+    path = bench_dir / name
+    if not path.is_file() and not required:
+        return None
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ZSBError(f"{path} cannot be read ({e}); nothing was changed. Publish the run again "
+                       "(zsb reproduce --publish) or pass --results with a complete published folder.") from e
+    if not isinstance(value, dict):
+        raise ZSBError(f"{path} is not a JSON object; nothing was changed. Publish the run again "
+                       "(zsb reproduce --publish).")
+    return value
+
+
 def benchmark_markdown(bench_dir: Path, results_root: Path | None = None) -> list[str]:
     """The results section of one published results folder."""
     import pandas as pd
@@ -112,10 +129,9 @@ def benchmark_markdown(bench_dir: Path, results_root: Path | None = None) -> lis
     from zsb.metrics import metric_header
     from zsb.report.literature import comparable_rows
 
-    metrics = json.loads((bench_dir / "metrics.json").read_text())
-    config = json.loads((bench_dir / "config.json").read_text())
-    timing = json.loads((bench_dir / "timing.json").read_text()) if (bench_dir / "timing.json").exists() else {}
-    seeds = json.loads((bench_dir / "metrics_seeds.json").read_text()) if (bench_dir / "metrics_seeds.json").exists() else None
+    metrics, config = published_json(bench_dir, "metrics.json"), published_json(bench_dir, "config.json")
+    timing = published_json(bench_dir, "timing.json", required=False) or {}
+    seeds = published_json(bench_dir, "metrics_seeds.json", required=False)
     p = config["parameters"]
     benchmark = get_benchmark(p["benchmark"])
     split = p["split"] or benchmark.default_split
