@@ -24,6 +24,7 @@ def measure(args: argparse.Namespace) -> dict:
     import torch
 
     from zsb import engine
+    from zsb.losses import ParadigmLosses
     from zsb.backbones import build_backbone, to_device, to_input
     from zsb.config import RunConfig
     from zsb.model import ZSBModel
@@ -37,7 +38,7 @@ def measure(args: argparse.Namespace) -> dict:
                if args.variant == "online" else None)
     knowledge = torch.softmax(torch.randn(classes, 1000), dim=1) if args.variant == "precomputed" else None
     optimizer = engine.build_optimizer(model, cfg)
-    losses = engine.ParadigmLosses.from_config(cfg)
+    losses = ParadigmLosses.from_config(cfg)
     p, k = args.classes_per_batch, args.samples_per_domain
     labels = torch.arange(p).repeat_interleave(k).repeat(2)
     domains = torch.cat([torch.zeros(p * k, dtype=torch.long), torch.ones(p * k, dtype=torch.long)])

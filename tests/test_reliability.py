@@ -42,6 +42,7 @@ import torch
 from data.trees import truncate, write_image
 from zsb.backbones import BACKBONES
 from zsb import engine, trainlog
+from zsb.checkpoint import checkpoint_settings, load_checkpoint
 from zsb.driver import markers, notebooks
 from zsb.cli import main
 from zsb.config import resolve
@@ -395,7 +396,7 @@ def test_11_checkpoint_from_another_model_is_refused_by_the_training_loop(uninte
     model = ZSBModel(build_backbone("efficientnet_lite0", None), num_seen_classes=3, embed_dim=64)
     with pytest.raises(WeightsError, match=r"was made for model .*'embed_dim': 32.* but this run builds "
                                            r".*'embed_dim': 64.*Use the run folder that matches"):
-        engine.load_checkpoint(checkpoint, model, cfg)
+        load_checkpoint(checkpoint, model, cfg)
     cfg = resolve({**SYNTHETIC, "lr_head": 0.01})
     model = ZSBModel(build_backbone("efficientnet_lite0", None), num_seen_classes=3, embed_dim=32)
     with pytest.raises(WeightsError, match="trained with other parameters than this run's. It is left untouched"):
@@ -1148,7 +1149,7 @@ def test_killed_training_resumes_to_the_very_weights_of_the_uninterrupted_run(ki
 
 LOAD_SITES = {
     "zsb/artifacts.py": "_read_tensor_record",  # the knowledge and the feature caches
-    "zsb/engine.py": "_read_checkpoint",  # resuming training, the driver's and the launcher's checks, evaluation
+    "zsb/checkpoint.py": "_read_checkpoint",  # resuming training, the driver's and the launcher's checks, evaluation
     "zsb/backbones.py": "_read_state_dict",  # backbone weights
     "zsb/search.py": "_read_index",  # the search index
     "zsb/driver/markers.py": "artifact_record",  # the stage markers' check
@@ -1181,7 +1182,7 @@ def test_malicious_files_are_refused_at_every_load_site(malicious, tmp_path):
     evil = tmp_path / "evil2.pt"
     torch.save({"model": RunsCode(marker), "epoch": 1, "identity": "{}"}, evil)
     with pytest.raises(WeightsError, match="Delete it, or pass --force") as raised:
-        engine.checkpoint_settings(evil)
+        checkpoint_settings(evil)
     assert "weights_only=False" not in str(raised.value)
     with pytest.raises(WeightsError, match="could not be loaded safely"):
         _read_state_dict(evil, "efficientnet_lite0")

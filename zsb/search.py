@@ -52,7 +52,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch.utils.data import DataLoader, Dataset
 
-from zsb import engine
+from zsb.embeddings import extract_embeddings
 from zsb.artifacts import RunFolder
 from zsb.backbones import BACKBONES
 from zsb.config import CONFIG_NAME, canonical_json, resolve_workers
@@ -134,7 +134,7 @@ class Searcher:
         if not len(images):
             return torch.zeros(0, self.model.embed_dim), torch.zeros(0, dtype=torch.bool)
         loader = DataLoader(images, batch_size=self.batch_size, num_workers=self.num_workers)
-        embedded = engine.extract_embeddings(self.model.embed, loader, self.device, self.progress, desc=desc,
+        embedded = extract_embeddings(self.model.embed, loader, self.device, self.progress, desc=desc,
                                              hflip=self.hflip)
         return embedded, images.failed.clone()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from zsb import engine
+from zsb.checkpoint import checkpoint_settings
 from zsb.backbones import native_bf16, resolve_device
 from zsb.config import RunConfig
 from zsb.errors import WeightsError
@@ -66,7 +66,7 @@ def check_checkpoint(run_dir: Path, cfg: RunConfig, stages: tuple[str, ...], for
     path = RunFolder(run_dir).checkpoint_path
     if force or not path.is_file() or not set(stages) & set(CHECKPOINT_STAGES):
         return
-    saved, wanted = engine.checkpoint_settings(path), cfg.settings("checkpoint")
+    saved, wanted = checkpoint_settings(path), cfg.settings("checkpoint")
     if saved == wanted:
         return
     changes = ", ".join(f"{name} {old!r} -> {new!r}" for name, old, new in differences(saved, wanted))
