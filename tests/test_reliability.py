@@ -758,7 +758,7 @@ def test_malicious_weights_file_refused_by_the_driver(malicious, cli, tmp_path):
 
 
 def test_malicious_knowledge_cache_is_recomputed_not_loaded(malicious, tmp_path):
-    from zsb.knowledge import load_or_compute_class_knowledge
+    from zsb.artifacts import load_or_compute_class_knowledge
 
     path, marker = malicious
     cache = tmp_path / "knowledge.pt"
@@ -1151,7 +1151,7 @@ LOAD_SITES = {
     "zsb/artifacts.py": "_read_tensor_record",  # the knowledge and the feature caches
     "zsb/checkpoint.py": "_read_checkpoint",  # resuming training, the driver's and the launcher's checks, evaluation
     "zsb/backbones.py": "_read_state_dict",  # backbone weights
-    "zsb/search.py": "_read_index",  # the search index
+    "zsb/search/index.py": "_read_index",  # the search index
     "zsb/driver/markers.py": "artifact_record",  # the stage markers' check
 }
 
@@ -1173,7 +1173,7 @@ def test_malicious_files_are_refused_at_every_load_site(malicious, tmp_path):
     """Each site of LOAD_SITES given the malicious file: nothing runs; each refuses or rebuilds."""
     from zsb.artifacts import cached_tensor
     from zsb.backbones import _read_state_dict
-    from zsb.search import _read_index
+    from zsb.search.index import _read_index
 
     path, marker = malicious
     logger = logging.getLogger("test")

@@ -86,7 +86,7 @@ class ExportedModel:
     def load_image(self, path: str | os.PathLike) -> torch.Tensor:
         """The sketch or photo at ``path`` as a (1, 3, size, size) input batch, read as ``zsb search`` reads it: RGB,
         transparent pixels painted white (a drawing saved on a transparent background), then :attr:`preprocessing`."""
-        from zsb.search import read_image
+        from zsb.data.datasets import read_image
 
         return self.preprocessing.transform()(read_image(path)).unsqueeze(0)
 

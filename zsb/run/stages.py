@@ -28,7 +28,7 @@ from zsb.data.sampler import DomainBalancedBatchSampler, SeededBatches, collate_
 from zsb.domains import PHOTO, SKETCH
 from zsb.errors import ZSBError
 from zsb.io import atomic_write_json, atomic_write_text
-from zsb.knowledge import compute_class_knowledge, load_or_compute_class_knowledge
+from zsb.knowledge import compute_class_knowledge
 from zsb.log import get_logger
 from zsb.data.imagenet import imagenet_overlap
 from zsb.distributed import Ranks
@@ -38,7 +38,7 @@ from zsb import artifacts, binary, stats
 from zsb.run.context import Run, write_table
 from zsb.run.launch import launch
 from zsb.trainlog import read_log
-from zsb.artifacts import RunFolder, suffix
+from zsb.artifacts import RunFolder, load_or_compute_class_knowledge, suffix
 
 logger = get_logger(__name__)
 
