@@ -37,8 +37,8 @@ from PIL import Image
 from zsb import engine
 from zsb.losses import ParadigmLosses
 from zsb.embeddings import extract_embeddings
-from zsb.backbones import to_device, to_input
-from zsb.config import resolve_workers
+from zsb.device import to_device, to_input
+from zsb.device import resolve_workers
 from zsb.io import machine_info
 from zsb.run import stages
 from zsb.run.context import Run

@@ -25,7 +25,8 @@ def measure(args: argparse.Namespace) -> dict:
 
     from zsb import engine
     from zsb.losses import ParadigmLosses
-    from zsb.backbones import build_backbone, to_device, to_input
+    from zsb.backbones import build_backbone
+    from zsb.device import to_device, to_input
     from zsb.config import RunConfig
     from zsb.model import ZSBModel
 
@@ -64,7 +65,9 @@ def precompute_cost(args: argparse.Namespace) -> float:
     """Seconds per training photo for the teacher pass of the knowledge precomputation."""
     import torch
 
-    from zsb.backbones import build_backbone, to_device, to_input
+    from zsb.backbones import build_backbone
+
+    from zsb.device import to_device, to_input
 
     cpu = torch.device("cpu")
     teacher = to_device(build_backbone(args.backbone, "imagenet"), cpu).eval()

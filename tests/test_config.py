@@ -93,7 +93,9 @@ def test_precision_auto_resolves_to_bf16_exactly_where_the_cpu_has_bf16_units(tm
 def test_num_workers_minus_one_is_the_available_cpus_less_one_per_process(monkeypatch):
     import os
 
-    from zsb.config import resolve_workers, validated
+    from zsb.config import validated
+
+    from zsb.device import resolve_workers
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
     assert resolve_workers(-1) == 15

@@ -10,7 +10,8 @@ from zsb import engine, trainlog
 from zsb.losses import ParadigmLosses
 from zsb.embeddings import extract_embeddings
 from zsb.checkpoint import load_checkpoint
-from zsb.backbones import build_backbone, to_device, to_input
+from zsb.backbones import build_backbone
+from zsb.device import to_device, to_input
 from zsb.config import RunConfig
 from zsb.data.sampler import DomainBalancedBatchSampler
 from zsb.errors import WeightsError

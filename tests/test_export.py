@@ -18,7 +18,7 @@ from PIL import Image
 import zsb
 from zsb import export as zexport
 from zsb import search as zsearch
-from zsb.backbones import to_input
+from zsb.device import to_input
 from zsb.cli import main
 from zsb.config import resolve
 from zsb.errors import ZSBError

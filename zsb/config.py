@@ -435,27 +435,9 @@ def resolve(overrides: Mapping[str, Any] | None = None, run_dir: str | Path | No
         saved = {}  # another benchmark's run folder: its values do not apply
     preset = PRESETS.get(str(benchmark), {})
     cfg = validated({**preset, **saved, **overrides})
+    from zsb.device import resolve_precision  # here: the declarations are read without torch
+
     return cfg.replace(precision=resolve_precision(cfg.precision, cfg.device)) if cfg.precision == "auto" else cfg
-
-
-def resolve_precision(precision: str, device: str) -> str:
-    """``"auto"``: bf16 where ``device`` has native bf16 units (AVX512-BF16 or AMX CPUs, bf16 GPUs), else fp32;
-    bf16 is emulated, and many times slower, elsewhere."""
-    if precision != "auto":
-        return precision
-    from zsb.backbones import native_bf16, resolve_device
-
-    return "bf16" if native_bf16(resolve_device(device)) else "fp32"
-
-
-def resolve_workers(num_workers: int, processes: int = 1) -> int:
-    """DataLoader workers per training process: ``num_workers``, or for -1 the CPUs this process may use
-    (:func:`zsb.io.usable_cpus`) less one for the main process, divided among the ``processes``."""
-    if num_workers >= 0:
-        return num_workers
-    from zsb.io import usable_cpus
-
-    return max(0, usable_cpus() // max(processes, 1) - 1)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

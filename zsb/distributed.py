@@ -45,7 +45,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from zsb.backbones import to_input
+from zsb.device import to_input
 from zsb.data.sampler import rank_share
 from zsb.errors import ConfigError
 from zsb.model import ZSBOutput

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from zsb.backbones import to_input
+from zsb.device import to_input
 
 @torch.no_grad()
 def extract_embeddings(

@@ -22,8 +22,9 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from zsb.backbones import resolve_device, to_device, to_input
-from zsb.config import RunConfig, resolve_precision
+from zsb.device import resolve_device, to_device, to_input
+from zsb.config import RunConfig
+from zsb.device import resolve_precision
 from zsb.checkpoint import checkpoint_bytes, load_checkpoint, save_checkpoint
 from zsb.io import require_free_space
 from zsb.knowledge import teacher_softmax
@@ -54,7 +55,7 @@ def epoch_seed(seed: int, epoch: int) -> int:
 def autocast(precision: str, device: torch.device):
     """The arithmetic of a training step: ``"fp32"`` (no autocast) or ``"bf16"`` (autocast to bfloat16 with fp32
     master weights; on CPU it is fast only with native bf16 units such as AVX512-BF16 or AMX); ``"auto"`` is
-    resolved for ``device`` (:func:`zsb.config.resolve_precision`)."""
+    resolved for ``device`` (:func:`zsb.device.resolve_precision`)."""
     bf16 = resolve_precision(precision, device.type) == "bf16"
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 

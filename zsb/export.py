@@ -94,7 +94,7 @@ class ExportedModel:
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """(B, embed_dim) L2-normalised embeddings of a preprocessed (B, 3, H, W) batch (no test-time flip), computed
         as the pipeline does: on the model's device, channels-last."""
-        from zsb.backbones import to_input
+        from zsb.device import to_input
 
         return self.model.embed(to_input(images, next(self.model.parameters()).device))
 
@@ -386,7 +386,9 @@ def load_model(dest: str | os.PathLike, device: str | torch.device = "cpu") -> E
     from safetensors import SafetensorError
     from safetensors.torch import load
 
-    from zsb.backbones import build_backbone, to_device
+    from zsb.backbones import build_backbone
+
+    from zsb.device import to_device
     from zsb.model import ZSBModel
 
     folder = Path(dest)

@@ -16,7 +16,9 @@ from typing import Iterable
 import torch
 from tqdm import tqdm
 
-from zsb.backbones import Backbone, to_input
+from zsb.backbones import Backbone
+
+from zsb.device import to_input
 from zsb.errors import ConfigError, DataError
 from zsb.log import get_logger
 

@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 from zsb.checkpoint import checkpoint_settings
-from zsb.backbones import native_bf16, resolve_device
+from zsb.device import native_bf16, resolve_device
 from zsb.config import RunConfig
 from zsb.errors import WeightsError
 from zsb.log import get_logger

@@ -15,8 +15,11 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from zsb.backbones import BACKBONES, Backbone, build_backbone, resolve_device
-from zsb.config import ABLATION_VARIANTS, FIELD_TYPES, RunConfig, resolve_workers
+from zsb.backbones import BACKBONES, Backbone, build_backbone
+
+from zsb.device import resolve_device
+from zsb.config import ABLATION_VARIANTS, FIELD_TYPES, RunConfig
+from zsb.device import resolve_workers
 from zsb.data.datasets import ImageDataset
 from zsb.data.registry import get_benchmark
 from zsb.data.manifest import Manifest, build_manifest, read_manifest, write_manifest
@@ -156,7 +159,7 @@ class Run:
 
     @property
     def workers(self) -> int:
-        """DataLoader worker processes of this process (:func:`zsb.config.resolve_workers`)."""
+        """DataLoader worker processes of this process (:func:`zsb.device.resolve_workers`)."""
         return resolve_workers(self.cfg.num_workers, self.cfg.processes)
 
     def loader_options(self, persistent: bool = False) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from zsb.backbones import resolve_device
+from zsb.device import resolve_device
 from zsb.checkpoint import checkpoint_settings, other_parameters_error
 from zsb.config import canonical_json
 from zsb.errors import ConfigError, ZSBError

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from zsb import engine
 from zsb.embeddings import extract_embeddings
 from zsb.checkpoint import load_checkpoint
-from zsb.backbones import to_device
+from zsb.device import to_device
 from zsb.data.manifest import Manifest
 from zsb.data.registry import get_benchmark
 from zsb.data.sampler import DomainBalancedBatchSampler, SeededBatches, collate_loaded

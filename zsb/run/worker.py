@@ -16,7 +16,7 @@ import torch.distributed as dist
 from torch.distributed.elastic.multiprocessing.errors import ErrorHandler, record
 
 from zsb.artifacts import RunFolder
-from zsb.backbones import resolve_device
+from zsb.device import resolve_device
 from zsb.config import validated
 from zsb.errors import ZSBError
 from zsb.io import atomic_write_json

@@ -16,7 +16,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from zsb.artifacts import RunFolder
 from zsb.backbones import BACKBONES
-from zsb.config import CONFIG_NAME, canonical_json, resolve_workers
+from zsb.config import CONFIG_NAME, canonical_json
+from zsb.device import resolve_workers
 from zsb.data.datasets import read_image
 from zsb.data.transforms import build_transform
 from zsb.embeddings import extract_embeddings
@@ -166,7 +167,7 @@ def _describe_model(folder: Path, backbone: str, image_size: int, embed_dim: int
 
 def _exported_searcher(folder: Path, progress: bool | None) -> Searcher:
     """A searcher of the exported model in ``folder``: its device, batch size and workers from its config.json."""
-    from zsb.backbones import resolve_device, to_device
+    from zsb.device import resolve_device, to_device
     from zsb.io import default_cache_dir
     from zsb.export import load_model
 
