@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 from PIL import Image, ImageDraw
 
 from zsb.io import atomic_open
-from zsb.report import viz
+from zsb.report.viz.images import plot_search
 from zsb.search.index import GalleryIndex
 from zsb.search.ranking import search, write_results
 from zsb.search.searcher import Searcher
@@ -87,7 +87,7 @@ def drawing_pad(searcher: Searcher, gallery: GalleryIndex, top: int = 10, out_di
                 render_strokes(segments, size, PAD_LINE_WIDTH).save(f, format="PNG")
             found = search(searcher, gallery, [sketch], top)
             write_results(found, out_dir)
-            figure = viz.plot_search(sketch, found["path"].tolist(), found["similarity"].tolist())
+            figure = plot_search(sketch, found["path"].tolist(), found["similarity"].tolist())
             display(figure)
             plt.close(figure)
             display(found[["rank", "path", "similarity"]])

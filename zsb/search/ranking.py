@@ -14,7 +14,7 @@ import torch
 from zsb.data.datasets import read_image
 from zsb.errors import ConfigError
 from zsb.io import atomic_write_text
-from zsb.report import viz
+from zsb.report.viz.images import plot_search
 from zsb.search.index import GalleryIndex
 from zsb.search.searcher import Searcher
 
@@ -77,6 +77,6 @@ def write_results(results: pd.DataFrame, out_dir: str | os.PathLike) -> list[Pat
         files = [out / f"{name}.csv", out / f"{name}.png"]
         taken.update(file.resolve() for file in files)
         atomic_write_text(files[0], rows[["rank", "path", "similarity"]].to_csv(index=False, float_format="%.6f"))
-        plt.close(viz.plot_search(query, rows["path"].tolist(), rows["similarity"].tolist(), path=files[1]))
+        plt.close(plot_search(query, rows["path"].tolist(), rows["similarity"].tolist(), path=files[1]))
         written += files
     return written
