@@ -132,8 +132,8 @@ class Backbone(nn.Module):
         name: one of :data:`BACKBONES`.
         weights: what was loaded: ``"imagenet"``, the path of a state dict file, or ``None`` (random init).
         feature_dim: size of the pooled feature vector returned by ``forward``.
-        mean, std: per-channel normalisation the weights were trained with (applied after scaling to [0, 1]).
-        interpolation: resizing filter the weights were trained with, ``"bicubic"`` or ``"bilinear"``.
+        preprocessing: the input constants its weights were trained with (its :attr:`BackboneSpec.preprocessing`);
+            ``mean``, ``std`` and ``interpolation`` read them.
         trunk: the network without its classifier; ``trunk(x)`` is the (B, feature_dim) pooled feature.
         imagenet_head: the 1000-way ImageNet classifier (``nn.Linear(feature_dim, 1000)``) on the pooled features.
         stages: the trunk's stages in input order, the stem first (:attr:`BackboneSpec.stages`).
@@ -146,9 +146,7 @@ class Backbone(nn.Module):
         trunk: nn.Module,
         imagenet_head: nn.Linear,
         weights: str | None,
-        mean: tuple[float, float, float],
-        std: tuple[float, float, float],
-        interpolation: str,
+        preprocessing: Preprocessing,
         stages: tuple[tuple[str, ...], ...] = (),
     ) -> None:
         super().__init__()
@@ -157,11 +155,21 @@ class Backbone(nn.Module):
         self.trunk = trunk
         self.imagenet_head = imagenet_head
         self.feature_dim = imagenet_head.in_features
-        self.mean = mean
-        self.std = std
-        self.interpolation = interpolation
+        self.preprocessing = preprocessing
         self.stages = stages
         self.frozen_stages = 0
+
+    @property
+    def mean(self) -> tuple[float, float, float]:
+        return self.preprocessing.mean
+
+    @property
+    def std(self) -> tuple[float, float, float]:
+        return self.preprocessing.std
+
+    @property
+    def interpolation(self) -> str:
+        return self.preprocessing.interpolation
 
     def freeze_stages(self, count: int) -> None:
         """Keep the first ``count`` stages (the stem is the first) as pretrained: no gradient, so no backward pass
@@ -232,8 +240,7 @@ def build_backbone(name: str, weights: str | os.PathLike | None = "imagenet") ->
 
     head = getattr(network, spec.classifier_attr)
     setattr(network, spec.classifier_attr, nn.Identity())
-    pre = spec.preprocessing
-    return Backbone(name, network, head, weights_label, pre.mean, pre.std, pre.interpolation, spec.stages)
+    return Backbone(name, network, head, weights_label, spec.preprocessing, spec.stages)
 
 
 def check_weights(name: str, weights: str | os.PathLike | None = "imagenet") -> None:

@@ -35,14 +35,17 @@ from typing import Any
 
 import torch
 
+from zsb.artifacts import RunFolder
+from zsb.backbones import BACKBONES, Preprocessing, build_backbone
 from zsb.errors import WeightsError, ZSBError
 
 EXPORT_FORMAT = "zsb-export/1"
 MANIFEST_NAME = "export.json"
 WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
-METRICS_NAME = "metrics.json"
-SEEDS_METRICS_NAME = "metrics_seeds.json"
+_RUN = RunFolder(Path())
+CONFIG_NAME, METRICS_NAME, SEEDS_METRICS_NAME = (_RUN.config_path.name, _RUN.metrics_path().name,
+                                                 _RUN.seeds_metrics_path.name)
+"""The run folder's files that an export keeps, under the run folder's names."""
 CARD_NAME = "README.md"
 REQUIRED = (WEIGHTS_NAME, CONFIG_NAME, METRICS_NAME, CARD_NAME)
 """Files every export has (``metrics_seeds.json`` is optional)."""
@@ -53,15 +56,13 @@ class ExportError(WeightsError):
 
 
 @dataclass(frozen=True)
-class ExportPreprocessing:
-    """How an image becomes the model's input: resize the whole RGB image to ``image_size`` x ``image_size`` with
-    ``interpolation``, scale to [0, 1], subtract ``mean`` and divide by ``std`` per channel. ``hflip``: the run
-    averaged each L2-normalised embedding with its mirror image's (test-time flip) before normalising again."""
+class ExportPreprocessing(Preprocessing):
+    """How an image becomes the model's input: the backbone's :class:`~zsb.backbones.Preprocessing` at the run's
+    size (resize the whole RGB image to ``image_size`` x ``image_size`` with ``interpolation``, scale to [0, 1],
+    subtract ``mean`` and divide by ``std`` per channel). ``hflip``: the run averaged each L2-normalised embedding
+    with its mirror image's (test-time flip) before normalising again."""
 
     image_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    interpolation: str
     hflip: bool = False
 
     def transform(self):
@@ -106,8 +107,6 @@ def export_run(run_dir: str | os.PathLike, dest: str | os.PathLike, force: bool 
     """Export the trained model of the finished run in ``run_dir`` to the folder ``dest`` (see the module doc)."""
     from safetensors.torch import save
 
-    from zsb.artifacts import RunFolder
-    from zsb.backbones import BACKBONES
     from zsb.run.context import Run
     from zsb.run.stages import trained_model
     from zsb.io import file_sha256
@@ -130,9 +129,8 @@ def export_run(run_dir: str | os.PathLike, dest: str | os.PathLike, force: bool 
         raise ExportError(f"{metrics_path} does not evaluate this run's trained model (made with other parameters, "
                           "or before a retraining). Rerun the evaluation stage (04_evaluate), then export.")
     seeds_path = folder.seeds_metrics_path
-    pre = BACKBONES[cfg.backbone].preprocessing
-    preprocessing = ExportPreprocessing(cfg.image_size, tuple(pre.mean), tuple(pre.std), pre.interpolation,
-                                        bool(cfg.eval_hflip))
+    preprocessing = ExportPreprocessing(**asdict(BACKBONES[cfg.backbone].preprocessing), image_size=cfg.image_size,
+                                        hflip=bool(cfg.eval_hflip))
     architecture = model.architecture()
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     weights = save(state, metadata={"format": EXPORT_FORMAT, "architecture": json.dumps(architecture, sort_keys=True)})
@@ -385,8 +383,6 @@ def load_model(dest: str | os.PathLike, device: str | torch.device = "cpu") -> E
     of every file; an :class:`ExportError` naming the file that is missing, truncated or changed."""
     from safetensors import SafetensorError
     from safetensors.torch import load
-
-    from zsb.backbones import build_backbone
 
     from zsb.device import to_device
     from zsb.model import ZSBModel
