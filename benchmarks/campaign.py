@@ -287,15 +287,15 @@ def draw_gains(published: Path, path: Path, judgement=None):
 
 
 def write_between_markers(readme: Path, markers: tuple[str, str], text: str) -> None:
-    """Replace the text between the lines ``markers`` in ``readme`` with ``text`` (atomically)."""
-    from zsb.io import atomic_write_text
+    """Replace the text between the lines ``markers`` in ``readme`` with ``text`` on lines of its own
+    (:func:`zsb.report.readme.write_between_markers`); a script's exit with the error when the markers are missing."""
+    from zsb.errors import ZSBError
+    from zsb.report.readme import write_between_markers as write
 
-    content = readme.read_text()
-    start, end = (content.find(marker) for marker in markers)
-    if start < 0 or end < start:
-        raise SystemExit(f"{readme} lacks the lines {markers[0]} and {markers[1]} (in that order) that mark where "
-                         "the summary goes: add them, then run `campaign.py summary --write` again.")
-    atomic_write_text(readme, content[:start + len(markers[0])] + "\n" + text + "\n" + content[end:])
+    try:
+        write(readme, markers, f"\n{text}\n", "run `campaign.py summary --write` again")
+    except ZSBError as error:
+        raise SystemExit(str(error)) from error
 
 
 def main() -> int:

@@ -1,12 +1,10 @@
 """benchmarks/campaign.py: its plan adds every variant's seeds in order, what is done is read from the run folders'
 files, and each step's command is one that zsb's own parser and configuration accept."""
 
-import importlib.util
 import json
 import re
 import statistics
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +14,9 @@ import pytest
 from zsb.cli import build_parser
 from zsb.config import ABLATION_VARIANTS, parse_assignments, resolve
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "campaign.py"
-spec = importlib.util.spec_from_file_location("campaign", SCRIPT)
-campaign = importlib.util.module_from_spec(spec)
-sys.modules["campaign"] = campaign  # dataclasses look their module up while the class is made
-spec.loader.exec_module(campaign)
+from benchmarks import campaign
+
+SCRIPT = Path(campaign.__file__)
 
 
 def test_plan_covers_every_claim_with_each_variants_seeds_in_order():
