@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from zsb.config import CONFIG_NAME, RunConfig, canonical_json, resolve
-from zsb.errors import WeightsError
+from zsb.config import RunConfig, canonical_json, resolve
+from zsb.errors import ConfigError, WeightsError
 from zsb.io import (atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_text, environment_info,
                     safe_torch_load)
 from zsb.log import get_logger
@@ -42,6 +42,8 @@ from zsb.trainlog import LOG_NAME
 if TYPE_CHECKING:
     import torch
 
+CONFIG_NAME = "config.json"
+"""A run folder's resolved parameters, with the git commit and package versions that made them."""
 CHECKPOINT_NAME = "last.pt"
 KNOWLEDGE_LOG = get_logger("zsb.knowledge")
 """Where the class knowledge's cache says whether it is reused or computed."""
@@ -100,10 +102,20 @@ class RunFolder:
             return {}
         return {key: value for key, value in recorded.items() if key != "parameters"}
 
+    def recorded_parameters(self) -> dict[str, Any]:
+        """The parameters stored in the folder's config.json (provenance keys are left out); ``{}`` without one."""
+        if not self.config_path.is_file():
+            return {}
+        try:
+            return dict(json.loads(self.config_path.read_text())["parameters"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"{self.config_path} is not a zsb config.json ({e}); delete it or choose another run "
+                              "folder") from e
+
     def read_config(self) -> RunConfig:
         """The folder's resolved parameters, as written by :meth:`write_config` (a parameter an older zsb did not
         record takes today's preset or default)."""
-        return resolve(run_dir=self.dir)
+        return resolve(saved=self.recorded_parameters())
 
     # --- artifacts ---
     @property
@@ -245,7 +257,7 @@ def open_config(run_dir: Path, overrides: dict[str, Any]) -> RunConfig:
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if folder.config_path.is_file() and not overrides:
         return folder.read_config()
-    cfg = resolve(overrides, run_dir)
+    cfg = resolve(overrides, folder.recorded_parameters())
     folder.write_config(cfg)
     return cfg
 

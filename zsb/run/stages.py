@@ -22,6 +22,7 @@ from zsb import engine
 from zsb.embeddings import extract_embeddings
 from zsb.checkpoint import load_checkpoint
 from zsb.device import to_device
+from zsb.config import ARTIFACTS
 from zsb.data.manifest import Manifest
 from zsb.data.registry import get_benchmark
 from zsb.data.sampler import DomainBalancedBatchSampler, SeededBatches, collate_loaded
@@ -43,15 +44,11 @@ from zsb.artifacts import RunFolder, load_or_compute_class_knowledge, suffix
 logger = get_logger(__name__)
 
 STAGES: dict[str, tuple[str, ...]] = {
-    "01_data": ("manifest",),
-    "02_knowledge": ("knowledge",),
-    "03_train": ("checkpoint", "seed_checkpoints"),
-    "04_evaluate": ("features", "frozen_features", "seed_metrics", "binary"),
-    "05_tsne": ("features", "frozen_features"),
-    "06_ablation": ("ablation_table",),
+    stage: tuple(name for name, artifact in ARTIFACTS.items() if stage in artifact.stages)
+    for stage in sorted({stage for artifact in ARTIFACTS.values() for stage in artifact.stages})
 }
-"""Each stage notebook and the artifacts (:data:`zsb.config.ARTIFACTS`) it makes or draws: its outputs depend on
-exactly the parameters of those artifacts."""
+"""Each stage notebook and the artifacts it makes or draws (derived from :data:`zsb.config.ARTIFACTS`): its outputs
+depend on exactly the parameters of those artifacts."""
 
 
 # --- 01 data ---

@@ -14,9 +14,9 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from zsb.artifacts import RunFolder
+from zsb.artifacts import CONFIG_NAME, RunFolder
 from zsb.backbones import BACKBONES
-from zsb.config import CONFIG_NAME, canonical_json
+from zsb.config import canonical_json
 from zsb.device import resolve_workers
 from zsb.data.datasets import read_image
 from zsb.data.transforms import build_transform
