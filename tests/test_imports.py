@@ -90,3 +90,8 @@ def test_the_method_modules_import_nothing_of_the_pipeline(method):
     above = {name for name in import_graph()[f"zsb.{method}"]
              if name.split(".")[1] in PIPELINE}
     assert not above, f"zsb.{method} imports {sorted(above)}"
+
+
+def test_no_module_of_zsb_is_over_500_lines():
+    lengths = {name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in package_modules().items()}
+    assert not {name: n for name, n in lengths.items() if n > 500}
