@@ -17,11 +17,13 @@ from torch.utils.data import DataLoader, Dataset
 from zsb.artifacts import CONFIG_NAME, RunFolder
 from zsb.backbones import BACKBONES
 from zsb.config import canonical_json
-from zsb.device import resolve_workers
 from zsb.data.datasets import read_image
 from zsb.data.transforms import build_transform
+from zsb.device import resolve_device, resolve_workers, to_device
 from zsb.embeddings import extract_embeddings
 from zsb.errors import ConfigError, DataError, ZSBError
+from zsb.export import MANIFEST_NAME, is_export, load_model
+from zsb.io import default_cache_dir
 from zsb.model import ZSBModel
 from zsb.run.context import Run
 from zsb.run.stages import trained_model
@@ -115,15 +117,12 @@ def weights_identity(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-
-
 def default_model() -> Path:
     """The model ``zsb search`` uses when none is named, looked up from the working directory (the zsb checkout):
     the published model (:data:`PUBLISHED_MODEL`), else the finished run of ``zsb reproduce --benchmark
     sketchy_mini`` with its defaults; a ConfigError saying what to do when neither is there."""
     from zsb.config import resolve
     from zsb.driver.reproduce import default_run_id
-    from zsb.export import is_export
 
     if is_export(PUBLISHED_MODEL):
         return PUBLISHED_MODEL
@@ -139,9 +138,7 @@ def load_searcher(run_dir: str | os.PathLike, progress: bool | None = None) -> S
     """The fine-tuned model of the finished run in ``run_dir`` (its config.json and checkpoints/last.pt), or of the
     export folder ``run_dir`` (``zsb export``), embedding as the run's evaluation does. ``progress``: tqdm bars
     (None: the run's setting)."""
-    from zsb import export
-
-    if (Path(run_dir) / export.MANIFEST_NAME).is_file():  # an export (a damaged export.json: a clear ExportError)
+    if (Path(run_dir) / MANIFEST_NAME).is_file():  # an export (a damaged export.json: a clear ExportError)
         return _exported_searcher(Path(run_dir), progress)
     folder = RunFolder(Path(run_dir))
     if not folder.config_path.is_file():
@@ -167,10 +164,6 @@ def _describe_model(folder: Path, backbone: str, image_size: int, embed_dim: int
 
 def _exported_searcher(folder: Path, progress: bool | None) -> Searcher:
     """A searcher of the exported model in ``folder``: its device, batch size and workers from its config.json."""
-    from zsb.device import resolve_device, to_device
-    from zsb.io import default_cache_dir
-    from zsb.export import load_model
-
     exported = load_model(folder)
     parameters = exported.config
     device = resolve_device("cpu" if parameters.get("device") == "cpu" else "auto")  # the run's GPU may be absent
