@@ -35,11 +35,11 @@ import torch
 from PIL import Image
 
 from zsb import engine
-from zsb.losses import ParadigmLosses
-from zsb.embeddings import extract_embeddings
 from zsb.device import to_device, to_input
 from zsb.device import resolve_workers
+from zsb.embeddings import extract_embeddings
 from zsb.io import machine_info
+from zsb.losses import ParadigmLosses
 from zsb.run import stages
 from zsb.run.context import Run
 

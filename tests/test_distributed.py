@@ -21,12 +21,12 @@ import pytest
 import torch
 
 from zsb import engine
-from zsb.losses import ParadigmLosses
 from zsb.config import RunConfig, resolve
 from zsb.data.sampler import rank_share
 from zsb.distributed import Ranks
 from zsb.domains import PHOTO, SKETCH
 from zsb.errors import ConfigError, WeightsError, ZSBError
+from zsb.losses import ParadigmLosses
 from tests.faults import FailingWrite
 from zsb.io import safe_torch_load
 from zsb.run import stages

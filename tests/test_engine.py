@@ -7,14 +7,14 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from zsb import engine, trainlog
-from zsb.losses import ParadigmLosses
-from zsb.embeddings import extract_embeddings
-from zsb.checkpoint import load_checkpoint
 from zsb.backbones import build_backbone
-from zsb.device import to_device, to_input
+from zsb.checkpoint import load_checkpoint
 from zsb.config import RunConfig
 from zsb.data.sampler import DomainBalancedBatchSampler
+from zsb.device import to_device, to_input
+from zsb.embeddings import extract_embeddings
 from zsb.errors import WeightsError
+from zsb.losses import ParadigmLosses
 from zsb.model import ZSBModel
 
 NUM_CLASSES = 3

@@ -18,9 +18,9 @@ from PIL import Image
 import zsb
 from zsb import export as zexport
 from zsb import search as zsearch
-from zsb.device import to_input
 from zsb.cli import main
 from zsb.config import resolve
+from zsb.device import to_input
 from zsb.errors import ZSBError
 from zsb.io import atomic_torch_save
 from zsb.metrics import metric_header

@@ -5,10 +5,10 @@ import logging
 import pytest
 import torch
 
-from zsb.backbones import build_backbone
-from zsb.errors import ConfigError, DataError
-from zsb.config import canonical_json as canonical_settings
 from zsb.artifacts import load_or_compute_class_knowledge
+from zsb.backbones import build_backbone
+from zsb.config import canonical_json as canonical_settings
+from zsb.errors import ConfigError, DataError
 from zsb.knowledge import compute_class_knowledge, keep_top_k
 
 LABELS = torch.tensor([0, 2, 1, 0, 2, 2, 1])  # classes of uneven size, mixed inside batches

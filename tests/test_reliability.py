@@ -40,13 +40,13 @@ import pytest
 import torch
 
 from data.trees import truncate, write_image
-from zsb.backbones import BACKBONES
 from zsb import engine, trainlog
+from zsb.backbones import BACKBONES
 from zsb.checkpoint import checkpoint_settings, load_checkpoint
-from zsb.driver import markers, notebooks
 from zsb.cli import main
 from zsb.config import resolve
 from zsb.data.registry import load_split
+from zsb.driver import markers, notebooks
 from zsb.errors import WeightsError, ZSBError
 from zsb.io import atomic_torch_save, atomic_write_json, safe_torch_load
 from tests.faults import FailingWrite

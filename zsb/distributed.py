@@ -45,8 +45,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from zsb.device import to_input
 from zsb.data.sampler import rank_share
+from zsb.device import to_input
 from zsb.errors import ConfigError
 from zsb.model import ZSBOutput
 

@@ -22,16 +22,16 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from zsb.device import resolve_device, to_device, to_input
-from zsb.config import RunConfig
-from zsb.device import resolve_precision
+from zsb.artifacts import RunFolder
 from zsb.checkpoint import checkpoint_bytes, load_checkpoint, save_checkpoint
+from zsb.config import RunConfig
+from zsb.device import resolve_device, to_device, to_input
+from zsb.device import resolve_precision
 from zsb.io import require_free_space
 from zsb.knowledge import teacher_softmax
 from zsb.log import get_logger
 from zsb.losses import ParadigmLosses
 from zsb.model import ZSBModel, ZSBOutput
-from zsb.artifacts import RunFolder
 from zsb.trainlog import read_log, write_log
 
 if TYPE_CHECKING:

@@ -14,9 +14,9 @@ import torch  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from zsb.report import viz  # noqa: E402
 from zsb.domains import PHOTO, SKETCH  # noqa: E402
 from zsb.errors import ConfigError, DataError  # noqa: E402
+from zsb.report import viz  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

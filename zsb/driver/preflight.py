@@ -5,12 +5,12 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from zsb.artifacts import RunFolder
 from zsb.checkpoint import checkpoint_settings
-from zsb.device import native_bf16, resolve_device
 from zsb.config import RunConfig
+from zsb.device import native_bf16, resolve_device
 from zsb.errors import WeightsError
 from zsb.log import get_logger
-from zsb.artifacts import RunFolder
 
 logger = get_logger(__name__)
 

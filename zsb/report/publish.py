@@ -12,8 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from zsb.errors import ZSBError
 from zsb.artifacts import RunFolder
+from zsb.errors import ZSBError
 from zsb.report.readme import write_between_markers
 
 README_START = "<!-- zsb:results:start -->"

@@ -19,9 +19,9 @@ import time
 
 import torch
 
-from zsb.device import resolve_device
 from zsb.checkpoint import checkpoint_settings, other_parameters_error
 from zsb.config import canonical_json
+from zsb.device import resolve_device
 from zsb.errors import ConfigError, ZSBError
 from zsb.trainlog import read_log
 
@@ -36,7 +36,6 @@ def say_ended(rank: int, what: str) -> None:
     """Write how this process ends to its output (its log): the launcher finds the process that died by the line
     it could not write (:func:`_failure`)."""
     os.write(1, f"\nzsb.distributed: rank {rank} ended at {time.time():.6f}: {what}\n".encode())
-
 
 
 def launch(run, resume: bool = True) -> list[dict]:

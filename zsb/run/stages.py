@@ -18,28 +18,27 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from zsb import engine
-from zsb.embeddings import extract_embeddings
+from zsb import artifacts, binary, engine, stats
+from zsb.artifacts import RunFolder, load_or_compute_class_knowledge, suffix
 from zsb.checkpoint import load_checkpoint
-from zsb.device import to_device
 from zsb.config import ARTIFACTS
+from zsb.data.imagenet import imagenet_overlap
 from zsb.data.manifest import Manifest
 from zsb.data.registry import get_benchmark
 from zsb.data.sampler import DomainBalancedBatchSampler, SeededBatches, collate_loaded
+from zsb.device import to_device
+from zsb.distributed import Ranks
 from zsb.domains import PHOTO, SKETCH
+from zsb.embeddings import extract_embeddings
 from zsb.errors import ZSBError
 from zsb.io import atomic_write_json, atomic_write_text
 from zsb.knowledge import compute_class_knowledge
 from zsb.log import get_logger
-from zsb.data.imagenet import imagenet_overlap
-from zsb.distributed import Ranks
 from zsb.metrics import AP_VARIANTS, SKLEARN_TIES, evaluate_retrieval
 from zsb.model import ZSBModel
-from zsb import artifacts, binary, stats
 from zsb.run.context import Run, write_table
 from zsb.run.launch import launch
 from zsb.trainlog import read_log
-from zsb.artifacts import RunFolder, load_or_compute_class_knowledge, suffix
 
 logger = get_logger(__name__)
 

@@ -16,8 +16,8 @@ import torch.distributed as dist
 from torch.distributed.elastic.multiprocessing.errors import ErrorHandler, record
 
 from zsb.artifacts import RunFolder
-from zsb.device import resolve_device
 from zsb.config import validated
+from zsb.device import resolve_device
 from zsb.errors import ZSBError
 from zsb.io import atomic_write_json
 from zsb.run import stages

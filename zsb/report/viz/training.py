@@ -12,8 +12,8 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from zsb.trainlog import log_frame, lr_columns
 from zsb.report.viz.base import finish, style
+from zsb.trainlog import log_frame, lr_columns
 
 
 def plot_loss_curves(
