@@ -10,7 +10,7 @@ compute limit, side by side, on real images through zsb's own code paths.
    The target on a GPU is a ratio >= 0.9. The knowledge targets are uniform rows (the step's arithmetic does not
    depend on their values), so no teacher pass is needed first.
 4. **Evaluation**: images per second of the feature extraction of the evaluation stage (the evaluation loader and
-   the pretrained network, :func:`zsb.engine.extract_embeddings`) over ``--eval-images`` gallery photos (the
+   the pretrained network, :func:`zsb.embeddings.extract_embeddings`) over ``--eval-images`` gallery photos (the
    gallery repeated if it is smaller), worker start-up included.
 
 ``--weights none`` times a network without its ImageNet file (the speed does not depend on the weights).
@@ -35,9 +35,11 @@ import torch
 from PIL import Image
 
 from zsb import engine
-from zsb.backbones import to_device, to_input
-from zsb.config import resolve_workers
+from zsb.device import to_device, to_input
+from zsb.device import resolve_workers
+from zsb.embeddings import extract_embeddings
 from zsb.io import machine_info
+from zsb.losses import ParadigmLosses
 from zsb.run import stages
 from zsb.run.context import Run
 
@@ -69,7 +71,7 @@ def step_rate(run: Run, batches, steps: int) -> float:
         model.compile()
     model.train()
     optimizer = engine.build_optimizer(model, cfg)
-    losses = engine.ParadigmLosses.from_config(cfg)
+    losses = ParadigmLosses.from_config(cfg)
     knowledge = torch.full((len(run.manifest.seen_classes), 1000), 1e-3, device=run.device)
 
     def timed():
@@ -90,7 +92,7 @@ def eval_rate(run: Run, images: int) -> float:
     frame = pd.concat([gallery] * -(-images // len(gallery)), ignore_index=True).head(images)
     encode = to_device(run.backbone(), run.device).eval()
     started = time.perf_counter()
-    embedded = engine.extract_embeddings(encode, run.eval_loader(frame), run.device, progress=False)
+    embedded = extract_embeddings(encode, run.eval_loader(frame), run.device, progress=False)
     return len(embedded) / (time.perf_counter() - started)
 
 

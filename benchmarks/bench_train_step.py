@@ -24,7 +24,9 @@ def measure(args: argparse.Namespace) -> dict:
     import torch
 
     from zsb import engine
-    from zsb.backbones import build_backbone, to_device, to_input
+    from zsb.losses import ParadigmLosses
+    from zsb.backbones import build_backbone
+    from zsb.device import to_device, to_input
     from zsb.config import RunConfig
     from zsb.model import ZSBModel
 
@@ -37,7 +39,7 @@ def measure(args: argparse.Namespace) -> dict:
                if args.variant == "online" else None)
     knowledge = torch.softmax(torch.randn(classes, 1000), dim=1) if args.variant == "precomputed" else None
     optimizer = engine.build_optimizer(model, cfg)
-    losses = engine.ParadigmLosses.from_config(cfg)
+    losses = ParadigmLosses.from_config(cfg)
     p, k = args.classes_per_batch, args.samples_per_domain
     labels = torch.arange(p).repeat_interleave(k).repeat(2)
     domains = torch.cat([torch.zeros(p * k, dtype=torch.long), torch.ones(p * k, dtype=torch.long)])
@@ -63,7 +65,9 @@ def precompute_cost(args: argparse.Namespace) -> float:
     """Seconds per training photo for the teacher pass of the knowledge precomputation."""
     import torch
 
-    from zsb.backbones import build_backbone, to_device, to_input
+    from zsb.backbones import build_backbone
+
+    from zsb.device import to_device, to_input
 
     cpu = torch.device("cpu")
     teacher = to_device(build_backbone(args.backbone, "imagenet"), cpu).eval()

@@ -20,7 +20,7 @@ is in the committed folder. Run it from a checkout with ``shared/`` beside it (t
 
 ``summary`` tabulates every split from its committed files (mean ± sd over seeds, the seeds' values, the interval,
 the paired gain of the full method over each variant and the training time) and judges each of the paper's claims as
-the analysis plan says (:mod:`zsb.report.claims`); ``--write`` puts that into the campaign README, and a short
+the analysis plan says (:mod:`zsb.report.summary`, :mod:`zsb.report.claims`); ``--write`` puts that into the campaign README, and a short
 version into the project's README, between their markers (:data:`MARKERS`), so that no figure is copied by hand,
 and draws the claims' figure (:data:`FIGURE`).
 """
@@ -28,22 +28,22 @@ and draws the claims' figure (:data:`FIGURE`).
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import statistics
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
-from zsb.report.claims import run_folder  # the layout of a split's run folder, said once
+
+from zsb.report import summary
+from zsb.report.summary import Campaign, draw_gains
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = Path("results/sketchy_mini/campaign/runs")
 """Where each split's small files are committed, relative to the repository."""
 README = PUBLISHED.parent / "README.md"
 FIGURE = PUBLISHED.parent / "gains.png"
+"""The gains of every split side by side (:func:`zsb.report.viz.plot_gains_by_split`), drawn by ``summary --write``."""
 EXPLORATORY = (PUBLISHED.parent / "knowledge_by_class.csv", PUBLISHED.parent / "knowledge_by_overlap.png")
 """The exploratory analysis's table (one row per test class) and figure, written by ``summary --write``."""
-"""The gains of every split side by side (:func:`zsb.report.viz.plot_gains_by_split`), drawn by ``summary --write``."""
 MARKERS = ("<!-- campaign:summary:start -->", "<!-- campaign:summary:end -->")
 """What ``summary --write`` replaces in :data:`README` and in the project's README: the text between these lines."""
 DATA_ROOT = "../shared/data/sketchy-mini"
@@ -73,12 +73,10 @@ design ran once (so that every trained variant has three seeds), then seed 3 of 
 then seed 4."""
 PLAN: tuple[tuple[str, str, int], ...] = FIRST_DESIGN + BALANCED
 """(split, variant, seed) in the order they are added."""
-
-
-def done_runs(published: Path) -> set[tuple[str, str, int]]:
-    """The planned (split, variant, seed) whose ``metrics.json`` is in ``published/<split>/``."""
-    return {(split, variant, seed) for split, variant, seed in PLAN
-            if run_folder(published / split, variant, seed).metrics_path().is_file()}
+CAMPAIGN = Campaign(PLAN, SPLITS, FIRST_SEED, DATA_ROOT, README, FIGURE, EXPLORATORY[1])
+"""The plan as its summary reads it (:mod:`zsb.report.summary`)."""
+done_runs = partial(summary.done_runs, CAMPAIGN)
+summaries = partial(summary.summaries, CAMPAIGN)
 
 
 def next_run(done: set[tuple[str, str, int]]) -> tuple[str, str, int] | None:
@@ -133,169 +131,16 @@ def step(results: Path, commit: bool, progress: bool) -> tuple[str, str, int] | 
     return todo
 
 
-def protocol(split: str) -> tuple[str, ...]:
-    """The metrics ``split`` is reported with (``Benchmark.protocol``; e.g. mAP@all and P@100 for sempcyc25, mAP@200
-    for eccv21): the first is the headline, on which the claims are read, the last a precision."""
-    from zsb.data.registry import get_benchmark
-
-    return tuple(get_benchmark("sketchy_mini").protocol(split))
-
-
-def signed(value: float) -> str:
-    return f"{value:+.4f}"
-
-
-def gain_text(row, metric: str) -> str:
-    """``+0.0123 [+0.0040, +0.0200]``: a variant's paired gain and its interval in an ablation.csv row."""
-    gain = row.get(f"{metric} gain", float("nan"))
-    if math.isnan(gain):  # NaN or absent: the full method's own row (and a table of the full method alone)
-        return ""
-    return f"{signed(gain)} [{signed(row[f'{metric} gain low'])}, {signed(row[f'{metric} gain high'])}]"
-
-
-def code_version(commit: str) -> str:
-    """The last commit at or before ``commit`` that changed ``zsb/`` (short hash): runs recorded at commits that
-    differ only in results or notes name one code version. The recorded hash itself when git does not know it."""
-    found = subprocess.run(["git", "log", "-1", "--format=%h", "--abbrev=7", commit.removesuffix("-dirty"), "--",
-                            "zsb"], cwd=REPO, capture_output=True, text=True, check=False)
-    return found.stdout.strip() or commit[:7]
-
-
-def code_versions(commits: set[str]) -> list[str]:
-    """The :func:`code_version` of each of ``commits``, each once, oldest first (hashes git does not know last)."""
-    def age(version: str) -> tuple:
-        found = subprocess.run(["git", "log", "-1", "--format=%ct", version], cwd=REPO, capture_output=True,
-                               text=True, check=False)
-        return (0, int(found.stdout)) if found.returncode == 0 and found.stdout.strip() else (1, version)
-
-    return sorted({code_version(commit) for commit in commits}, key=age)
-
-
-def ablation_tables(published: Path) -> dict:
-    """Each split's committed ablation table (``tables/ablation.csv``, a DataFrame), for the splits that have one, in
-    :data:`SPLITS` order."""
-    import pandas as pd
-
-    paths = {split: published / split / "tables" / "ablation.csv" for split in SPLITS}
-    return {split: pd.read_csv(path) for split, path in paths.items() if path.is_file()}
-
-
-def split_summary(published: Path, split: str, table, done: set[tuple[str, str, int]]) -> tuple[str, dict]:
-    """The markdown section of one split (header, table, training time) and its ablation rows by variant, from its
-    ablation ``table`` (:func:`ablation_tables`)."""
-    from zsb.data.imagenet import OVERLAP_CATEGORIES, overlap_summary
-    from zsb.io import machine_summary
-    from zsb.metrics import metric_header
-    from zsb.trainlog import read_log
-
-    table = table.set_index("variant")
-    full = run_folder(published / split, "full", 0)
-    record = json.loads(full.metrics_path().read_text())
-    overlap = overlap_summary(record["imagenet_overlap"], json.loads(full.config_path.read_text())["parameters"])
-    head, second = protocol(split)[0], protocol(split)[-1]
-    title = (f"### {split}: {record['num_queries']} query sketches x {record['num_gallery']} gallery photos, "
-             f"chance {record['chance_mAP']:.3f}; ImageNet-1k overlap of the {overlap['classes']} test classes: "
-             + ", ".join(f"{overlap['counts'][category]} {category}" for category in OVERLAP_CATEGORIES))
-    header = (f"| variant | seeds | {metric_header(head)}, mean ± sd | per seed | 95% interval, queries | "
-              f"gain of full over it, {metric_header(head)} [95%, queries] | {second}, mean | "
-              f"gain of full, {second} [95%, queries] | train s/epoch (median) |")
-    lines = [title, "", header, "|---|---|---|---|---|---|---|---|---|"]
-    epoch_seconds, commits, machines = [], set(), set()
-    for variant in table.index:
-        row = table.loc[variant]
-        seeds = sorted(seed for s, v, seed in done if (s, v) == (split, variant))
-        folders = [run_folder(published / split, variant, seed) for seed in seeds]
-        values = [json.loads(folder.metrics_path().read_text())["metrics"][head] for folder in folders]
-        seconds = [r["seconds"] for folder in folders for r in read_log(folder.log_path)]
-        epoch_seconds += seconds
-        for environment in (folder.recorded_environment() for folder in folders):
-            commits.add(environment.get("git_commit") or "unknown")
-            machines.add(machine_summary(environment.get("machine")))
-        spread = f" ± {row[f'{head} sd']:.4f}" if len(seeds) > 1 else ""
-        epoch = f"{statistics.median(seconds):.0f}" if seconds else "- (not trained)"
-        lines.append(f"| {variant} | {', '.join(map(str, seeds))} | {row[head]:.4f}{spread} | "
-                     f"{', '.join(f'{v:.4f}' for v in values)} | [{row[f'{head} low']:.3f}, {row[f'{head} high']:.3f}]"
-                     f" | {gain_text(row, head)} | {row[second]:.4f} | {gain_text(row, second)} | {epoch} |")
-    code = ", ".join(f"`{version}`" for version in code_versions(commits))
-    lines += ["", (f"Training: {len(epoch_seconds)} epochs, {sum(epoch_seconds) / 3600:.1f} h of wall time in all "
-                   f"(zsb code at {code}; {'; '.join(sorted(machines))}).")]
-    return "\n".join(lines), {variant: table.loc[variant] for variant in table.index}
-
-
-def still_to_train(split: str, done: set[tuple[str, str, int]]) -> str:
-    """The planned runs of ``split`` not done yet: ``"online_teacher (seeds 0, 1, 2); frozen (seeds 0)"``."""
-    left = {variant: [s for sp, v, s in PLAN if (sp, v) == (split, variant) and (sp, v, s) not in done]
-            for variant in FIRST_SEED}
-    return "; ".join(f"{variant} (seeds {', '.join(map(str, seeds))})" for variant, seeds in left.items() if seeds)
-
-
-def summaries(published: Path, judgement=None, by_class=None) -> tuple[str, str]:
-    """The campaign's state in markdown, from the files under ``published``: the campaign README's part (a section
-    per split with its runs, the claims judged by the analysis plan, what is left) and the project README's short
-    version (the full method per split, one sentence per claim). ``judgement`` (:func:`zsb.report.claims.judge`) and
-    ``by_class`` (the exploratory :func:`zsb.report.claims.knowledge_by_class`) are computed here when not given."""
-    from zsb.metrics import metric_header
-    from zsb.report.claims import claims_markdown, exploratory_markdown, judge, knowledge_by_class, project_markdown
-
-    done = done_runs(published)
-    sections, rows = [], {}
-    for split, table in ablation_tables(published).items():
-        text, rows[split] = split_summary(published, split, table, done)
-        sections.append(text)
-    runs_left = len(set(PLAN) - done)
-    left = [f"### Not run yet ({runs_left} of {len(PLAN)} planned runs)",
-            "\n".join(["| split | still to train |", "|---|---|",
-                       *(f"| {split} | {still_to_train(split, done) or '-'} |" for split in SPLITS)])]
-    judgement = judge(published) if judgement is None else judgement
-    campaign = "\n\n".join([
-        *sections,
-        "### The paper's claims, judged by the analysis plan",
-        claims_markdown(judgement, FIGURE.name),
-        "### Beyond the paper's claims: the knowledge loss and the teacher's ImageNet-1k overlap (exploratory)",
-        exploratory_markdown(knowledge_by_class(published, DATA_ROOT) if by_class is None else by_class,
-                             EXPLORATORY[1].name),
-        *(left if runs_left else [f"### Every planned run is done ({len(PLAN)} of {len(PLAN)})"]),
-    ])
-    so_far = f"{len(PLAN) - runs_left} of {len(PLAN)} planned runs so far" if runs_left else \
-        f"complete, all {len(PLAN)} planned runs"
-    intro = (f"Over seeds (the seeds-and-claims campaign, {so_far}; tables, intervals and training times: "
-             f"`{README}`). Each run trains 3 epochs; each split's headline metric (its protocol) on its test classes, "
-             "mean ± sd over seeds and the 95% interval resampling queries:")
-    project = "\n".join([
-        intro, "",
-        *(f"- `{split}`, {metric_header(protocol(split)[0])}: the full method "
-          f"{full_method_text(rows.get(split, {}).get('full'), protocol(split)[0])}." for split in SPLITS),
-        "", project_markdown(judgement, str(README)),
-    ])
-    return campaign, project
-
-
-def full_method_text(row, head: str) -> str:
-    """``0.4373 ± 0.0113 over 3 seeds, [0.416, 0.459]``: the full method's ``head`` metric in its ablation.csv row,
-    or "not run yet"."""
-    if row is None:
-        return "not run yet"
-    spread = f" ± {row[f'{head} sd']:.4f} over {int(row['seeds'])} seeds" if row["seeds"] > 1 else " (1 seed)"
-    return f"{row[head]:.4f}{spread}, [{row[f'{head} low']:.3f}, {row[f'{head} high']:.3f}]"
-
-
-def draw_gains(published: Path, path: Path, judgement=None):
-    """The figure of the claims' comparisons (:func:`zsb.report.claims.plot_claims`), saved at ``path``."""
-    from zsb.report.claims import judge, plot_claims
-
-    return plot_claims(judge(published) if judgement is None else judgement, path=path)
-
-
 def write_between_markers(readme: Path, markers: tuple[str, str], text: str) -> None:
-    """Replace the text between the lines ``markers`` in ``readme`` with ``text`` (atomically)."""
-    from zsb.io import atomic_write_text
+    """Replace the text between the lines ``markers`` in ``readme`` with ``text`` on lines of its own
+    (:func:`zsb.report.readme.write_between_markers`); a script's exit with the error when the markers are missing."""
+    from zsb.errors import ZSBError
+    from zsb.report.readme import write_between_markers as write
 
-    content = readme.read_text()
-    start, end = (content.find(marker) for marker in markers)
-    if start < 0 or end < start:
-        raise SystemExit(f"{readme} lacks the lines {markers[0]} and {markers[1]} (in that order) that mark where "
-                         "the summary goes: add them, then run `campaign.py summary --write` again.")
-    atomic_write_text(readme, content[:start + len(markers[0])] + "\n" + text + "\n" + content[end:])
+    try:
+        write(readme, markers, f"\n{text}\n", "run `campaign.py summary --write` again")
+    except ZSBError as error:
+        raise SystemExit(str(error)) from error
 
 
 def main() -> int:

@@ -1,12 +1,10 @@
 """benchmarks/campaign.py: its plan adds every variant's seeds in order, what is done is read from the run folders'
 files, and each step's command is one that zsb's own parser and configuration accept."""
 
-import importlib.util
 import json
 import re
 import statistics
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +13,12 @@ import pytest
 
 from zsb.cli import build_parser
 from zsb.config import ABLATION_VARIANTS, parse_assignments, resolve
+from zsb.report import summary
+from zsb.report.claims import run_folder
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "campaign.py"
-spec = importlib.util.spec_from_file_location("campaign", SCRIPT)
-campaign = importlib.util.module_from_spec(spec)
-sys.modules["campaign"] = campaign  # dataclasses look their module up while the class is made
-spec.loader.exec_module(campaign)
+from benchmarks import campaign
+
+SCRIPT = Path(campaign.__file__)
 
 
 def test_plan_covers_every_claim_with_each_variants_seeds_in_order():
@@ -48,7 +46,7 @@ def test_plan_covers_every_claim_with_each_variants_seeds_in_order():
 
 
 def touch_metrics(root: Path, variant: str, seed: int) -> None:
-    path = campaign.run_folder(root, variant, seed).metrics_path()
+    path = run_folder(root, variant, seed).metrics_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("{}")
 
@@ -98,7 +96,7 @@ def per_query(variant: str, seed: int, value: float) -> np.ndarray:
 def write_run(root: Path, variant: str, seed: int, value: float, seconds: list[float]) -> None:
     """A finished run's small files as 06_ablation leaves them: metrics, per-query values, config (commit, machine)
     and training log."""
-    folder = campaign.run_folder(root, variant, seed)
+    folder = run_folder(root, variant, seed)
     folder.metrics_path().parent.mkdir(parents=True, exist_ok=True)
     values = per_query(variant, seed, value)
     pd.DataFrame({"query": range(len(LABELS)), "label": LABELS, "mAP@all": values, "mAP@all (voc)": values, "mAP@200 (voc)": values,
@@ -166,7 +164,7 @@ def test_the_summary_tabulates_the_committed_files_and_reads_the_claims_off_the_
     assert "- `eccv21`, mAP@200 (VOC): the full method not run yet." in project
     assert project.endswith(project_markdown(judgement, str(campaign.README)))
 
-    figure = campaign.draw_gains(tmp_path, tmp_path / "gains.png")  # the only split with an ablation table
+    figure = summary.draw_gains(tmp_path, tmp_path / "gains.png")  # the only split with an ablation table
     assert [ax.get_title() for ax in figure.axes] == list(campaign.SPLITS) and (tmp_path / "gains.png").stat().st_size
     assert f"]({campaign.FIGURE.name})" in text
 
@@ -220,19 +218,19 @@ def test_a_runs_commit_is_named_by_the_last_commit_that_changed_zsb():
         return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
 
     head = git("rev-parse", "HEAD")
-    assert campaign.code_version(head) == git("log", "-1", "--format=%h", "--abbrev=7", "--", "zsb")
-    assert campaign.code_version(head + "-dirty") == campaign.code_version(head)
-    assert campaign.code_version("0" * 40) == "0000000"  # unknown to git: the recorded hash
+    assert summary.code_version(head) == git("log", "-1", "--format=%h", "--abbrev=7", "--", "zsb")
+    assert summary.code_version(head + "-dirty") == summary.code_version(head)
+    assert summary.code_version("0" * 40) == "0000000"  # unknown to git: the recorded hash
     older, newer = git("log", "-2", "--format=%H", "--", "zsb").split()[::-1]
-    assert campaign.code_versions({"0" * 40, newer, older, newer}) == [older[:7], newer[:7], "0000000"]
+    assert summary.code_versions({"0" * 40, newer, older, newer}) == [older[:7], newer[:7], "0000000"]
 
 
 def test_each_split_is_read_on_its_own_protocols_headline_metric():
     from zsb.data.registry import get_benchmark
 
     for split in campaign.SPLITS:
-        assert campaign.protocol(split) == tuple(get_benchmark("sketchy_mini").protocol(split))
-    assert campaign.protocol("sempcyc25")[0] == "mAP@all" and campaign.protocol("eccv21")[0] == "mAP@200 (voc)"
+        assert summary.protocol(split) == tuple(get_benchmark("sketchy_mini").protocol(split))
+    assert summary.protocol("sempcyc25")[0] == "mAP@all" and summary.protocol("eccv21")[0] == "mAP@200 (voc)"
 
 
 def test_a_split_with_the_full_method_alone_is_tabulated(tmp_path):

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from zsb.artifacts import RunFolder
 from zsb.config import PRESETS, RunConfig, coerce, parse_assignments, resolve
 from zsb.errors import ConfigError
 
@@ -18,8 +19,9 @@ def test_defaults_then_preset_then_overrides():
 
 def test_none_overrides_inherit_the_run_folder(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"parameters": {**RunConfig().to_dict(), "epochs": 7}}))
-    assert resolve({"epochs": None}, tmp_path).epochs == 7
-    assert resolve({"epochs": 2}, tmp_path).epochs == 2
+    saved = RunFolder(tmp_path).recorded_parameters()
+    assert resolve({"epochs": None}, saved).epochs == 7
+    assert resolve({"epochs": 2}, saved).epochs == 2
 
 
 def test_strings_from_the_command_line_are_parsed():
@@ -93,7 +95,9 @@ def test_precision_auto_resolves_to_bf16_exactly_where_the_cpu_has_bf16_units(tm
 def test_num_workers_minus_one_is_the_available_cpus_less_one_per_process(monkeypatch):
     import os
 
-    from zsb.config import resolve_workers, validated
+    from zsb.config import validated
+
+    from zsb.device import resolve_workers
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
     assert resolve_workers(-1) == 15

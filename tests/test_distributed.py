@@ -26,6 +26,7 @@ from zsb.data.sampler import rank_share
 from zsb.distributed import Ranks
 from zsb.domains import PHOTO, SKETCH
 from zsb.errors import ConfigError, WeightsError, ZSBError
+from zsb.losses import ParadigmLosses
 from tests.faults import FailingWrite
 from zsb.io import safe_torch_load
 from zsb.run import stages
@@ -89,7 +90,7 @@ def one_step_worker(out_dir: str) -> None:
     report = {}
     for case, changes in STEP_CASES.items():
         cfg = RunConfig(precision="fp32", device="cpu", classes_per_batch=3, samples_per_domain=2, **changes)
-        losses = engine.ParadigmLosses.from_config(cfg)
+        losses = ParadigmLosses.from_config(cfg)
         models = {"single": copy.deepcopy(model).train(), "parallel": copy.deepcopy(model).train()}
         values, optimizers = {}, {}
         for name, replica in models.items():
@@ -219,7 +220,7 @@ def test_the_process_that_died_is_found_without_torchruns_report(prepared, tmp_p
     """torchrun may end without its report of failures (when it fails itself): the dead process is then the one
     whose log since the launch lacks the line each process writes as it ends; or, when every process wrote one, the
     first that raised. A process stopped by torchrun's SIGTERM is not the cause."""
-    from zsb.distributed import _failure
+    from zsb.run.launch import _failure
 
     run = copy_of(prepared, tmp_path, processes=3)
     logs = [run.folder.process_log(rank) for rank in range(3)]
@@ -251,7 +252,7 @@ def test_the_process_that_died_is_found_without_torchruns_report(prepared, tmp_p
 def test_the_error_file_torchrun_reads_is_whole_or_absent(tmp_path, monkeypatch):
     """A process's error file is written under a temporary name and renamed: cut short (a SIGTERM, a full disk)
     it leaves the previous file or none, never a partial one that torchrun cannot parse."""
-    from zsb.distributed import AtomicErrorHandler
+    from zsb.run.worker import AtomicErrorHandler
 
     error_file = tmp_path / "error.json"
     monkeypatch.setenv("TORCHELASTIC_ERROR_FILE", str(error_file))
@@ -278,7 +279,7 @@ def free_port() -> int:
 
 
 def test_two_launchers_train_as_two_machines(prepared, uninterrupted, tmp_path, synthetic_env):
-    """``torchrun --nnodes 2 --node-rank 0|1 --rdzv-backend c10d --rdzv-endpoint HOST:PORT -m zsb.distributed RUN_DIR``
+    """``torchrun --nnodes 2 --node-rank 0|1 --rdzv-backend c10d --rdzv-endpoint HOST:PORT -m zsb.run.worker RUN_DIR``
     twice, one process each, as two machines sharing the run folder (its config.json gives the parameters): the
     run ends with the weights of the 2-process run on one machine (the same world size, the same reductions)."""
     run = copy_of(prepared, tmp_path, processes=2)
@@ -289,7 +290,7 @@ def test_two_launchers_train_as_two_machines(prepared, uninterrupted, tmp_path, 
     launchers = [
         subprocess.Popen([*TORCHRUN, "--nnodes", "2", "--nproc-per-node", "1", "--node-rank", str(node),
                           "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "zsb-test",
-                          "-m", "zsb.distributed", str(run.dir)],
+                          "-m", "zsb.run.worker", str(run.dir)],
                          env=one_thread, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for node in (0, 1)
     ]

@@ -7,10 +7,14 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from zsb import engine, trainlog
-from zsb.backbones import build_backbone, to_device, to_input
+from zsb.backbones import build_backbone
+from zsb.checkpoint import load_checkpoint
 from zsb.config import RunConfig
 from zsb.data.sampler import DomainBalancedBatchSampler
+from zsb.device import to_device, to_input
+from zsb.embeddings import extract_embeddings
 from zsb.errors import WeightsError
+from zsb.losses import ParadigmLosses
 from zsb.model import ZSBModel
 
 NUM_CLASSES = 3
@@ -101,7 +105,7 @@ def test_checkpoint_from_other_configuration_is_refused(tmp_path):
                      class_knowledge=knowledge)
     other = ZSBModel(build_backbone("efficientnet_lite0", weights=None), num_seen_classes=NUM_CLASSES, embed_dim=8)
     with pytest.raises(WeightsError, match="made for model"):
-        engine.load_checkpoint(path, other)
+        load_checkpoint(path, other)
 
 
 def test_online_teacher_targets_are_the_teachers_softmax():
@@ -124,7 +128,7 @@ def test_zero_weight_losses_are_skipped_and_total_is_the_weighted_sum():
     domains = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
     targets = torch.softmax(torch.randn(8, 1000), dim=1)
     cfg = RunConfig(w_metric=0.5, w_classification=2.0, w_knowledge=0.0)
-    terms = engine.ParadigmLosses.from_config(cfg)(output, labels, domains, targets)
+    terms = ParadigmLosses.from_config(cfg)(output, labels, domains, targets)
     assert "knowledge" not in terms
     assert torch.allclose(terms["total"], 0.5 * terms["quadruplet"] + 2.0 * terms["classification"])
 
@@ -138,7 +142,7 @@ def test_cosine_schedule_ends_at_zero_and_starts_at_one():
 def test_bf16_step_runs_the_network_in_bf16_and_the_losses_in_fp32():
     model = to_device(tiny_model(), torch.device("cpu"))
     optimizer = engine.build_optimizer(model, CFG)
-    losses = engine.ParadigmLosses.from_config(CFG)
+    losses = ParadigmLosses.from_config(CFG)
     seen_dtypes = []
     model.embedding_head.register_forward_hook(lambda module, args, out: seen_dtypes.append(out.dtype))
     labels = torch.tensor([0, 1, 0, 1])
@@ -161,7 +165,7 @@ def test_frozen_imagenet_head_gets_no_update_while_the_backbone_does(freeze):
     stem_before = next(model.backbone.parameters()).detach().clone()
     images = to_input(torch.randn(4, 3, 32, 32), torch.device("cpu"))
     knowledge = torch.softmax(torch.randn(NUM_CLASSES, 1000), dim=1)
-    engine.train_step(model, optimizer, engine.ParadigmLosses.from_config(cfg), cfg, images,
+    engine.train_step(model, optimizer, ParadigmLosses.from_config(cfg), cfg, images,
                       torch.tensor([0, 1, 0, 1]), torch.tensor([0, 0, 1, 1]), knowledge)
     assert torch.equal(model.imagenet_head.weight, head_before) == freeze
     assert model.imagenet_head.weight.requires_grad == (not freeze)
@@ -189,10 +193,10 @@ def test_test_time_flip_averages_an_image_and_its_mirror_and_is_mirror_invariant
     loader = DataLoader(TensorDataset(images, torch.zeros(6)), batch_size=4)
     cpu = torch.device("cpu")
     with torch.no_grad():
-        plain = engine.extract_embeddings(encode, loader, cpu, progress=False)
-        flipped = engine.extract_embeddings(encode, loader, cpu, progress=False, hflip=True)
+        plain = extract_embeddings(encode, loader, cpu, progress=False)
+        flipped = extract_embeddings(encode, loader, cpu, progress=False, hflip=True)
         mirrored_loader = DataLoader(TensorDataset(images.flip(3), torch.zeros(6)), batch_size=4)
-        of_mirrors = engine.extract_embeddings(encode, mirrored_loader, cpu, progress=False, hflip=True)
+        of_mirrors = extract_embeddings(encode, mirrored_loader, cpu, progress=False, hflip=True)
         expected = torch.nn.functional.normalize(
             torch.nn.functional.normalize(encode(images), dim=1)
             + torch.nn.functional.normalize(encode(images.flip(3)), dim=1), dim=1)

@@ -18,9 +18,9 @@ from PIL import Image
 import zsb
 from zsb import export as zexport
 from zsb import search as zsearch
-from zsb.backbones import to_input
 from zsb.cli import main
 from zsb.config import resolve
+from zsb.device import to_input
 from zsb.errors import ZSBError
 from zsb.io import atomic_torch_save
 from zsb.metrics import metric_header
@@ -209,7 +209,7 @@ def test_the_exports_query_loader_is_zsb_searchs_transparent_pixels_white(run, d
     assert torch.allclose(exported.load_image(tmp_path / "drawn.png"), expected, atol=1e-6)
     searcher = zsearch.load_searcher(dest, progress=False)
     assert torch.equal(exported.load_image(tmp_path / "drawn.png")[0],
-                       zsearch._Images([str(tmp_path / "drawn.png")], searcher.transform)[0][0])
+                       zsearch.searcher._Images([str(tmp_path / "drawn.png")], searcher.transform)[0][0])
 
 
 def test_unfinished_or_unevaluated_runs_are_refused_with_status_2(run, tmp_path, capsys):

@@ -1,7 +1,6 @@
 """benchmarks/make_fullsize_tree.py: its full-size plan has the totals ``zsb data check`` knows, and a tree made at a
 tiny scale is read by zsb's own manifest and data check with exactly the counts it planned."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,17 +12,11 @@ from zsb.data.check import EXPECTED_COUNTS, Count, ReleaseCounts, check_data
 from zsb.data.manifest import build_manifest
 from zsb.data.registry import get_benchmark
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "make_fullsize_tree.py"
+from benchmarks import make_fullsize_tree
+
+SCRIPT = Path(make_fullsize_tree.__file__)
 UNSEEN_SPLIT = {"sketchy_ext": "sake25", "tuberlin_ext": "sake30", "quickdraw_ext": "d2s30"}
 """The split whose unseen classes' totals each tree's plan keeps (the reference README's known figures)."""
-
-
-def load_script():
-    """The script as a module (registered in sys.modules, as its dataclasses need)."""
-    spec = importlib.util.spec_from_file_location("make_fullsize_tree", SCRIPT)
-    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_script(*args) -> subprocess.CompletedProcess:
@@ -38,7 +31,7 @@ def unseen_total(record: dict, key: str, split: str) -> int:
 
 
 def test_full_size_plan_matches_the_known_counts(sketchy_mini_root):
-    script = load_script()
+    script = make_fullsize_tree
     specs = script.tree_specs(sketchy_mini_root.resolve())
     for spec in specs.values():
         plan = script.plan_counts(spec, 1.0)

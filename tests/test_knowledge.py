@@ -5,10 +5,11 @@ import logging
 import pytest
 import torch
 
+from zsb.artifacts import load_or_compute_class_knowledge
 from zsb.backbones import build_backbone
-from zsb.errors import ConfigError, DataError
 from zsb.config import canonical_json as canonical_settings
-from zsb.knowledge import compute_class_knowledge, keep_top_k, load_or_compute_class_knowledge
+from zsb.errors import ConfigError, DataError
+from zsb.knowledge import compute_class_knowledge, keep_top_k
 
 LABELS = torch.tensor([0, 2, 1, 0, 2, 2, 1])  # classes of uneven size, mixed inside batches
 IMAGES = torch.randn(len(LABELS), 3, 32, 32, generator=torch.Generator().manual_seed(0))

@@ -15,11 +15,11 @@ from zsb.metrics import (
     AP_VARIANTS,
     SKLEARN_TIES,
     RetrievalResult,
-    _harmonic_between,
     _ranking,
     evaluate_retrieval,
     metric_header,
 )
+from zsb.ties import harmonic_between
 
 KS = (1, 3, 10, 40, 500)  # 500 > gallery size; 1, 3 < #relevant for most queries; 40 > #relevant for rare classes
 
@@ -479,5 +479,5 @@ def test_a_tied_block_far_down_the_ranking_scores_its_expectation():
 def test_harmonic_sums_equal_math_fsum():
     cases = [(s, t) for s in (0, 1, 63, 64, 65, 1000, 17100, 54150) for t in (0, 1, 2, 63, 64, 500, 3000)]
     start, places = (torch.tensor(column, dtype=torch.float64) for column in zip(*cases))
-    for (s, t), value in zip(cases, _harmonic_between(start, places).tolist()):
+    for (s, t), value in zip(cases, harmonic_between(start, places).tolist()):
         assert value == pytest.approx(math.fsum(1 / (s + j) for j in range(1, t + 1)), rel=1e-13, abs=0)

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zsb.backbones import Backbone, build_backbone
+from zsb.backbones import Backbone, Preprocessing, build_backbone
 from zsb.errors import ConfigError
 from zsb.model import ZSBModel, ZSBOutput
 
@@ -15,7 +15,7 @@ IMAGES = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 def tiny_backbone():
     """A small CNN with the Backbone interface (conv, BatchNorm, pooling; 1000-way head), fast on CPU."""
     trunk = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    return Backbone("tiny", trunk, nn.Linear(8, 1000), None, (0.5,) * 3, (0.5,) * 3, "bilinear")
+    return Backbone("tiny", trunk, nn.Linear(8, 1000), None, Preprocessing((0.5,) * 3, (0.5,) * 3, "bilinear"))
 
 
 @pytest.fixture(params=["cosine", "linear"])

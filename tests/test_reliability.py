@@ -40,12 +40,13 @@ import pytest
 import torch
 
 from data.trees import truncate, write_image
-from zsb.backbones import BACKBONES
 from zsb import engine, trainlog
-from zsb.driver import markers, notebooks
+from zsb.backbones import BACKBONES
+from zsb.checkpoint import checkpoint_settings, load_checkpoint
 from zsb.cli import main
 from zsb.config import resolve
 from zsb.data.registry import load_split
+from zsb.driver import markers, notebooks
 from zsb.errors import WeightsError, ZSBError
 from zsb.io import atomic_torch_save, atomic_write_json, safe_torch_load
 from tests.faults import FailingWrite
@@ -395,7 +396,7 @@ def test_11_checkpoint_from_another_model_is_refused_by_the_training_loop(uninte
     model = ZSBModel(build_backbone("efficientnet_lite0", None), num_seen_classes=3, embed_dim=64)
     with pytest.raises(WeightsError, match=r"was made for model .*'embed_dim': 32.* but this run builds "
                                            r".*'embed_dim': 64.*Use the run folder that matches"):
-        engine.load_checkpoint(checkpoint, model, cfg)
+        load_checkpoint(checkpoint, model, cfg)
     cfg = resolve({**SYNTHETIC, "lr_head": 0.01})
     model = ZSBModel(build_backbone("efficientnet_lite0", None), num_seen_classes=3, embed_dim=32)
     with pytest.raises(WeightsError, match="trained with other parameters than this run's. It is left untouched"):
@@ -757,7 +758,7 @@ def test_malicious_weights_file_refused_by_the_driver(malicious, cli, tmp_path):
 
 
 def test_malicious_knowledge_cache_is_recomputed_not_loaded(malicious, tmp_path):
-    from zsb.knowledge import load_or_compute_class_knowledge
+    from zsb.artifacts import load_or_compute_class_knowledge
 
     path, marker = malicious
     cache = tmp_path / "knowledge.pt"
@@ -1164,9 +1165,9 @@ def test_killed_training_resumes_to_the_very_weights_of_the_uninterrupted_run(ki
 
 LOAD_SITES = {
     "zsb/artifacts.py": "_read_tensor_record",  # the knowledge and the feature caches
-    "zsb/engine.py": "_read_checkpoint",  # resuming training, the driver's and the launcher's checks, evaluation
+    "zsb/checkpoint.py": "_read_checkpoint",  # resuming training, the driver's and the launcher's checks, evaluation
     "zsb/backbones.py": "_read_state_dict",  # backbone weights
-    "zsb/search.py": "_read_index",  # the search index
+    "zsb/search/index.py": "_read_index",  # the search index
     "zsb/driver/markers.py": "artifact_record",  # the stage markers' check
 }
 
@@ -1188,7 +1189,7 @@ def test_malicious_files_are_refused_at_every_load_site(malicious, tmp_path):
     """Each site of LOAD_SITES given the malicious file: nothing runs; each refuses or rebuilds."""
     from zsb.artifacts import cached_tensor
     from zsb.backbones import _read_state_dict
-    from zsb.search import _read_index
+    from zsb.search.index import _read_index
 
     path, marker = malicious
     logger = logging.getLogger("test")
@@ -1197,7 +1198,7 @@ def test_malicious_files_are_refused_at_every_load_site(malicious, tmp_path):
     evil = tmp_path / "evil2.pt"
     torch.save({"model": RunsCode(marker), "epoch": 1, "identity": "{}"}, evil)
     with pytest.raises(WeightsError, match="Delete it, or pass --force") as raised:
-        engine.checkpoint_settings(evil)
+        checkpoint_settings(evil)
     assert "weights_only=False" not in str(raised.value)
     with pytest.raises(WeightsError, match="could not be loaded safely"):
         _read_state_dict(evil, "efficientnet_lite0")

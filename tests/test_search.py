@@ -255,8 +255,8 @@ def test_an_interrupted_index_write_leaves_the_old_index_intact(trained, photos,
 
 def test_a_long_indexing_run_keeps_its_progress_when_interrupted(trained, photos, monkeypatch):
     searcher = zsearch.load_searcher(trained.dir)
-    monkeypatch.setattr(zsearch, "CHUNK", 3)
-    monkeypatch.setattr(zsearch, "SAVE_INTERVAL_S", 0.0)
+    monkeypatch.setattr(zsearch.index, "CHUNK", 3)
+    monkeypatch.setattr(zsearch.index, "SAVE_INTERVAL_S", 0.0)
     real_embed, chunks = searcher.embed, []
 
     def embed_then_interrupt(paths, desc=""):

@@ -13,15 +13,8 @@ cached in ``$ZSB_CACHE``; generating it first takes a few minutes more).
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
@@ -30,6 +23,7 @@ import pytest
 from PIL import Image
 
 import zsb
+from benchmarks.notebook_lab import CHROMIUM_FLAGS, draw, jupyter_lab, run_all_cells
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "07_search.ipynb"
@@ -38,9 +32,6 @@ TOP = 3
 TINY = {"max_seen_classes": 3, "max_unseen_classes": 2, "max_per_class": 2, "image_size": 32, "epochs": 1,
         "classes_per_batch": 3, "embed_dim": 16, "progress": False, "device": "cpu", "eval_batch_size": 4,
         "weights": "none"}
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage"]
 SERVER_START_S, CELLS_S, SEARCH_S = 180, 600, 300  # seconds; generous for a busy CI machine
 # Strokes in canvas pixels (the pad is 256 x 256): a box with a diagonal, enough to check where the ink lands.
 STROKES = [[(60, 60), (196, 60), (196, 196), (60, 196), (60, 60)], [(60, 60), (196, 196)]]
@@ -109,12 +100,6 @@ def trained_run(browser, tmp_path_factory, synthetic_env) -> Path:
     return run.dir
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def lab(tmp_path, trained_run, synthetic_env):
     """JupyterLab serving a copy of 07_search (its parameters set to the tiny run, top TOP) from a temporary root,
@@ -126,88 +111,17 @@ def lab(tmp_path, trained_run, synthetic_env):
     cell.source += (f"\nrun_dir = {str(trained_run)!r}  # the test's tiny run\ntop = {TOP}  # the test's\n"
                     "progress = False  # the test's")
     nbformat.write(nb, root / NOTEBOOK.name)
-    settings = tmp_path / "lab-settings"
-    for name, values in {
-        "notebook-extension/tracker": {"windowingMode": "none",  # every cell in the DOM
-                                       "autoStartDefaultKernel": True},  # no kernel dialog
-        "apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},  # offline
-    }.items():
-        (settings / "@jupyterlab" / f"{name}.jupyterlab-settings").parent.mkdir(parents=True, exist_ok=True)
-        (settings / "@jupyterlab" / f"{name}.jupyterlab-settings").write_text(json.dumps(values))
     env = {k: v for k, v in synthetic_env.items() if k != "MPLBACKEND"}  # the kernel's inline plots
-    env.update(JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "lab-workspaces"),
-               JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(Path(zsb.__file__).parents[1]),  # this zsb
-                                                        os.environ.get("PYTHONPATH")])))
-    port, token = free_port(), secrets.token_hex(16)
-    log = (tmp_path / "jupyter.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={root}", "--LabApp.news_url=", "--ServerApp.allow_root=True"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(zsb.__file__).parents[1]),  # this zsb
+                                                      os.environ.get("PYTHONPATH")]))
     try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            if server.poll() is not None:
-                log.flush()
-                output = (tmp_path / "jupyter.log").read_text()[-3000:]
-                pytest.fail(f"jupyter lab exited ({server.returncode}): {output}")
-            try:
-                with direct.open(f"{base}/api/status?token={token}", timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"jupyter lab did not answer within {SERVER_START_S} s")
-            time.sleep(0.5)
-        yield f"{base}/lab/tree/{NOTEBOOK.name}?token={token}", root
+        with jupyter_lab(root, tmp_path, env, SERVER_START_S) as address:
+            yield address.format(NOTEBOOK.name), root
+    except RuntimeError as error:
+        pytest.fail(str(error))
     finally:
-        server.terminate()  # the server shuts its kernels down
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(tmp_path / "jupyter.log", ARTIFACTS / "jupyter.log")  # the server's and kernel's messages
-
-
-def draw(page, canvas, strokes) -> None:
-    """Each stroke as a person draws it: press, move through its points, release (canvas pixels, scaled to the
-    canvas as shown)."""
-    box = canvas.bounding_box()
-    scale = box["width"] / int(canvas.get_attribute("width"))
-    for stroke in strokes:
-        page.mouse.move(box["x"] + stroke[0][0] * scale, box["y"] + stroke[0][1] * scale)
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=12)
-        page.mouse.up()
-
-
-def run_all_cells(page, timeout_s: float):
-    """From the opened notebook to the drawing pad: wait for the kernel (status bar: "<kernel> | Idle"), Run > Run All Cells,
-    then wait for the drawing pad (its canvas, buttons and output area); the pad's locator."""
-    page.locator(".jp-Notebook").wait_for(timeout=120_000)
-    kernel = page.locator(".jp-StatusBar-TextItem", has_text="| Idle").filter(has_not_text="No Kernel")
-    kernel.first.wait_for(timeout=120_000)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
-    pad = page.locator(".jp-OutputArea-output .widget-vbox").filter(has=page.locator("canvas")).last
-    deadline = time.monotonic() + timeout_s
-    while not pad.locator("canvas").is_visible():
-        dialog = page.locator(".jp-Dialog .jp-mod-accept")
-        if dialog.is_visible():  # a kernel choice asked for all the same: the notebook's own (python3)
-            dialog.click()
-        assert time.monotonic() < deadline, f"the drawing pad did not appear within {timeout_s} s"
-        page.wait_for_timeout(500)
-    return pad
 
 
 def test_drawing_in_the_search_notebook_ranks_photos_in_a_real_browser(browser, lab):

@@ -30,15 +30,23 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from zsb.config import CONFIG_NAME, RunConfig, canonical_json, resolve
-from zsb.errors import WeightsError
+from zsb.config import RunConfig, canonical_json, resolve
+from zsb.errors import ConfigError, WeightsError
 from zsb.io import (atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_text, environment_info,
                     safe_torch_load)
+from zsb.log import get_logger
 from zsb.trainlog import LOG_NAME
 
+if TYPE_CHECKING:
+    import torch
+
+CONFIG_NAME = "config.json"
+"""A run folder's resolved parameters, with the git commit and package versions that made them."""
 CHECKPOINT_NAME = "last.pt"
+KNOWLEDGE_LOG = get_logger("zsb.knowledge")
+"""Where the class knowledge's cache says whether it is reused or computed."""
 
 
 def default_run_dir(benchmark: str, results_root: str | Path = "results") -> Path:
@@ -94,10 +102,20 @@ class RunFolder:
             return {}
         return {key: value for key, value in recorded.items() if key != "parameters"}
 
+    def recorded_parameters(self) -> dict[str, Any]:
+        """The parameters stored in the folder's config.json (provenance keys are left out); ``{}`` without one."""
+        if not self.config_path.is_file():
+            return {}
+        try:
+            return dict(json.loads(self.config_path.read_text())["parameters"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"{self.config_path} is not a zsb config.json ({e}); delete it or choose another run "
+                              "folder") from e
+
     def read_config(self) -> RunConfig:
         """The folder's resolved parameters, as written by :meth:`write_config` (a parameter an older zsb did not
         record takes today's preset or default)."""
-        return resolve(run_dir=self.dir)
+        return resolve(saved=self.recorded_parameters())
 
     # --- artifacts ---
     @property
@@ -239,7 +257,7 @@ def open_config(run_dir: Path, overrides: dict[str, Any]) -> RunConfig:
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if folder.config_path.is_file() and not overrides:
         return folder.read_config()
-    cfg = resolve(overrides, run_dir)
+    cfg = resolve(overrides, folder.recorded_parameters())
     folder.write_config(cfg)
     return cfg
 
@@ -279,6 +297,33 @@ def cached_tensor(
     payload = build()
     atomic_torch_save({key: payload, "settings": wanted}, path)
     return payload
+
+
+def load_or_compute_class_knowledge(
+    path: str | os.PathLike, settings: dict[str, Any], compute: Callable[[], torch.Tensor]
+) -> torch.Tensor:
+    """The knowledge tensor cached at ``path`` if it was computed with exactly ``settings``, else ``compute()``.
+
+    The cache file holds ``{"knowledge": tensor, "settings": canonical JSON string}`` (readable with
+    ``torch.load(weights_only=True)``), by the run folder's one rule (:func:`cached_tensor`): a
+    missing or unreadable file, or different settings, triggers ``compute()``, the reason is logged and the result
+    is written atomically.
+
+    Args:
+        path: the cache file.
+        settings: everything the knowledge depends on (teacher, weights, temperature, top_k, classes, image size,
+            data...), JSON-serialisable.
+        compute: returns the knowledge tensor, e.g. ``lambda: compute_class_knowledge(teacher, loader, C, temperature=T)``.
+    """
+    import torch  # here: reading a run folder's paths needs no torch
+
+    def checked() -> torch.Tensor:
+        knowledge = compute()
+        if not isinstance(knowledge, torch.Tensor) or knowledge.dim() != 2:
+            raise TypeError(f"compute() must return a 2-D tensor, got {type(knowledge).__name__}.")
+        return knowledge.detach().float().cpu()
+
+    return cached_tensor(path, "knowledge", settings, checked, "class knowledge", KNOWLEDGE_LOG)
 
 
 def _read_tensor_record(path: Path, key: str, wanted: str, what: str) -> tuple[Any, str | None]:

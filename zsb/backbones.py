@@ -118,40 +118,6 @@ BACKBONES: dict[str, BackboneSpec] = {
 """The registry of backbones, preprocessing kept as data (no network is built to read it)."""
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device='cuda' was asked for but no CUDA GPU is visible; use device='cpu' or 'auto'")
-    return torch.device(name)
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` has bf16 arithmetic units (a CUDA GPU that supports bf16; a CPU with AVX512-BF16 or AMX).
-    Elsewhere bf16 is emulated and slower than fp32."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
-
-
-def to_device(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """Move a CNN to ``device`` in channels-last memory format (NHWC), which oneDNN and cuDNN run fastest. On CUDA
-    this also turns on cuDNN's autotuner (``cudnn.benchmark``): zsb's input shapes are fixed, so the fastest
-    convolution algorithms are chosen once."""
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    return module.to(device, memory_format=torch.channels_last)
-
-
-def to_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A batch of images (B, 3, H, W) on ``device``, channels-last like the network's weights; the copy from
-    pinned memory does not block (the host prepares the next batch meanwhile)."""
-    if images.dim() == 4:
-        return images.to(device, memory_format=torch.channels_last, non_blocking=True)
-    return images.to(device, non_blocking=True)
-
-
 def check_freeze_stages(count: int, stages: tuple[tuple[str, ...], ...], name: str) -> None:
     """ConfigError unless ``freeze_stages=count`` names 0 to all of backbone ``name``'s ``stages``."""
     if not 0 <= count <= len(stages):
@@ -166,8 +132,8 @@ class Backbone(nn.Module):
         name: one of :data:`BACKBONES`.
         weights: what was loaded: ``"imagenet"``, the path of a state dict file, or ``None`` (random init).
         feature_dim: size of the pooled feature vector returned by ``forward``.
-        mean, std: per-channel normalisation the weights were trained with (applied after scaling to [0, 1]).
-        interpolation: resizing filter the weights were trained with, ``"bicubic"`` or ``"bilinear"``.
+        preprocessing: the input constants its weights were trained with (its :attr:`BackboneSpec.preprocessing`);
+            ``mean``, ``std`` and ``interpolation`` read them.
         trunk: the network without its classifier; ``trunk(x)`` is the (B, feature_dim) pooled feature.
         imagenet_head: the 1000-way ImageNet classifier (``nn.Linear(feature_dim, 1000)``) on the pooled features.
         stages: the trunk's stages in input order, the stem first (:attr:`BackboneSpec.stages`).
@@ -180,9 +146,7 @@ class Backbone(nn.Module):
         trunk: nn.Module,
         imagenet_head: nn.Linear,
         weights: str | None,
-        mean: tuple[float, float, float],
-        std: tuple[float, float, float],
-        interpolation: str,
+        preprocessing: Preprocessing,
         stages: tuple[tuple[str, ...], ...] = (),
     ) -> None:
         super().__init__()
@@ -191,11 +155,21 @@ class Backbone(nn.Module):
         self.trunk = trunk
         self.imagenet_head = imagenet_head
         self.feature_dim = imagenet_head.in_features
-        self.mean = mean
-        self.std = std
-        self.interpolation = interpolation
+        self.preprocessing = preprocessing
         self.stages = stages
         self.frozen_stages = 0
+
+    @property
+    def mean(self) -> tuple[float, float, float]:
+        return self.preprocessing.mean
+
+    @property
+    def std(self) -> tuple[float, float, float]:
+        return self.preprocessing.std
+
+    @property
+    def interpolation(self) -> str:
+        return self.preprocessing.interpolation
 
     def freeze_stages(self, count: int) -> None:
         """Keep the first ``count`` stages (the stem is the first) as pretrained: no gradient, so no backward pass
@@ -266,8 +240,7 @@ def build_backbone(name: str, weights: str | os.PathLike | None = "imagenet") ->
 
     head = getattr(network, spec.classifier_attr)
     setattr(network, spec.classifier_attr, nn.Identity())
-    pre = spec.preprocessing
-    return Backbone(name, network, head, weights_label, pre.mean, pre.std, pre.interpolation, spec.stages)
+    return Backbone(name, network, head, weights_label, spec.preprocessing, spec.stages)
 
 
 def check_weights(name: str, weights: str | os.PathLike | None = "imagenet") -> None:

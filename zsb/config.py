@@ -32,20 +32,29 @@ from zsb.errors import ConfigError
 EXECUTION = "execution"
 """Declared by parameters that change how a run executes (speed, memory, output) but never what it computes."""
 
-ARTIFACTS: dict[str, tuple[str, ...]] = {
-    "manifest": (),  # manifest.csv: the images of the split by class and domain (01_data)
-    "knowledge": ("manifest",),  # knowledge.pt: the teacher's class-oriented ImageNet knowledge (02_knowledge)
-    "checkpoint": ("knowledge",),  # checkpoints/last.pt + train_log.jsonl: the fine-tuned model (03_train)
-    "seed_checkpoints": ("checkpoint",),  # seeds/<seed>/checkpoints/: the same training, further seeds (03_train)
-    "frozen_features": ("manifest",),  # features/frozen.pt + metrics_frozen.json: the pretrained features (04)
-    "features": ("checkpoint",),  # features/trained.pt + metrics.json + tables: the trained model's (04, 05)
-    "seed_metrics": ("features", "seed_checkpoints"),  # metrics_seeds.json + tables/seeds: over seeds (04)
-    "binary": ("features",),  # features/trained_seen.pt + metrics.json's "binary": ITQ codes (04_evaluate)
-    "variants": ("features", "frozen_features", "seed_checkpoints"),  # ablation/<variant>/ per seed (06_ablation)
-    "ablation_table": ("variants",),  # tables/ablation.csv: which variants are tabulated (06_ablation)
+@dataclass(frozen=True)
+class Artifact:
+    """What an artifact of a run folder is made from (other artifacts) and the stage notebooks that make or draw it;
+    where its files live is :class:`zsb.artifacts.RunFolder`'s."""
+
+    made_from: tuple[str, ...]
+    stages: tuple[str, ...]
+
+
+ARTIFACTS: dict[str, Artifact] = {
+    "manifest": Artifact((), ("01_data",)),  # the images of the split by class and domain
+    "knowledge": Artifact(("manifest",), ("02_knowledge",)),  # the teacher's class-oriented ImageNet knowledge
+    "checkpoint": Artifact(("knowledge",), ("03_train",)),  # the fine-tuned model and its training log
+    "seed_checkpoints": Artifact(("checkpoint",), ("03_train",)),  # the same training, further seeds
+    "features": Artifact(("checkpoint",), ("04_evaluate", "05_tsne")),  # the trained model's embeddings and metrics
+    "frozen_features": Artifact(("manifest",), ("04_evaluate", "05_tsne")),  # the pretrained features' and metrics
+    "seed_metrics": Artifact(("features", "seed_checkpoints"), ("04_evaluate",)),  # the metrics over seeds
+    "binary": Artifact(("features",), ("04_evaluate",)),  # ITQ codes and their metrics
+    "variants": Artifact(("features", "frozen_features", "seed_checkpoints"), ("06_ablation",)),  # each variant, seed
+    "ablation_table": Artifact(("variants",), ("06_ablation",)),  # which variants are tabulated
 }
-"""Every artifact of a run folder and the artifacts it is made from: a parameter that affects an artifact affects
-everything made from it."""
+"""Every artifact of a run folder, the artifacts it is made from and its stages: a parameter that affects an
+artifact affects everything made from it."""
 
 
 def param(default: Any, affects: str | tuple[str, ...], doc: str, minimum: float = 0, neutral: bool = False) -> Any:
@@ -210,7 +219,7 @@ def upstream(artifact: str) -> frozenset[str]:
     """``artifact`` and every artifact it is made from, directly or not."""
     if artifact not in ARTIFACTS:
         raise ValueError(f"unknown artifact {artifact!r}; one of {', '.join(ARTIFACTS)}")
-    return frozenset({artifact}).union(*(upstream(a) for a in ARTIFACTS[artifact]))
+    return frozenset({artifact}).union(*(upstream(a) for a in ARTIFACTS[artifact].made_from))
 
 
 def downstream(artifact: str) -> frozenset[str]:
@@ -249,9 +258,6 @@ def canonical_json(settings: Mapping[str, Any]) -> str:
             "Convert paths and tensors to strings or lists first."
         ) from e
 
-
-CONFIG_NAME = "config.json"
-"""A run folder's resolved parameters, with the git commit and package versions that made them."""
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "evaluate_on": ("test", "validation"),
@@ -419,52 +425,24 @@ def validated(values: Mapping[str, Any]) -> RunConfig:
     return cfg
 
 
-def resolve(overrides: Mapping[str, Any] | None = None, run_dir: str | Path | None = None) -> RunConfig:
-    """Defaults <- benchmark preset <- run folder's config.json <- overrides (``None`` values are ignored).
+def resolve(overrides: Mapping[str, Any] | None = None, saved: Mapping[str, Any] | None = None) -> RunConfig:
+    """Defaults <- benchmark preset <- ``saved`` (the parameters a run folder recorded,
+    :meth:`zsb.artifacts.RunFolder.recorded_parameters`) <- overrides (``None`` values are ignored).
 
-    A parameter that the folder's config.json does not hold (written by an older zsb) takes the preset or default."""
+    A parameter that ``saved`` does not hold (recorded by an older zsb) takes the preset or default."""
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     for name in overrides:
         if name not in FIELD_TYPES:
             raise ConfigError(unknown_name_message(name, FIELD_TYPES))
-    saved: dict[str, Any] = {}
-    if run_dir is not None and (Path(run_dir) / CONFIG_NAME).is_file():
-        saved = {k: v for k, v in read_config_file(Path(run_dir) / CONFIG_NAME).items() if k in FIELD_TYPES}
+    saved = {k: v for k, v in (saved or {}).items() if k in FIELD_TYPES}
     benchmark = overrides.get("benchmark", saved.get("benchmark", RunConfig.benchmark))
     if saved and saved.get("benchmark") != benchmark:
         saved = {}  # another benchmark's run folder: its values do not apply
     preset = PRESETS.get(str(benchmark), {})
     cfg = validated({**preset, **saved, **overrides})
+    from zsb.device import resolve_precision  # here: the declarations are read without torch
+
     return cfg.replace(precision=resolve_precision(cfg.precision, cfg.device)) if cfg.precision == "auto" else cfg
-
-
-def resolve_precision(precision: str, device: str) -> str:
-    """``"auto"``: bf16 where ``device`` has native bf16 units (AVX512-BF16 or AMX CPUs, bf16 GPUs), else fp32;
-    bf16 is emulated, and many times slower, elsewhere."""
-    if precision != "auto":
-        return precision
-    from zsb.backbones import native_bf16, resolve_device
-
-    return "bf16" if native_bf16(resolve_device(device)) else "fp32"
-
-
-def resolve_workers(num_workers: int, processes: int = 1) -> int:
-    """DataLoader workers per training process: ``num_workers``, or for -1 the CPUs this process may use
-    (:func:`zsb.io.usable_cpus`) less one for the main process, divided among the ``processes``."""
-    if num_workers >= 0:
-        return num_workers
-    from zsb.io import usable_cpus
-
-    return max(0, usable_cpus() // max(processes, 1) - 1)
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """The parameters stored in a run's config.json (provenance keys are left out)."""
-    try:
-        data = json.loads(Path(path).read_text())
-        return dict(data["parameters"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ConfigError(f"{path} is not a zsb config.json ({e}); delete it or choose another run folder") from e
 
 
 def load_yaml_overrides(path: str | Path) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Training loop and feature extraction.
+"""The training loop.
 
 Training fine-tunes one :class:`~zsb.model.ZSBModel` end to end with the paper's three losses on
 domain-balanced batches. Every epoch ends with an atomic checkpoint and one JSON line in ``train_log.jsonl``;
@@ -14,30 +14,24 @@ import json
 import math
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from zsb.backbones import resolve_device, to_device, to_input
-from zsb.config import RunConfig, canonical_json, resolve_precision
-from zsb.errors import WeightsError
-from zsb.io import atomic_torch_save, require_free_space, safe_torch_load
+from zsb.artifacts import RunFolder
+from zsb.checkpoint import checkpoint_bytes, load_checkpoint, save_checkpoint
+from zsb.config import RunConfig
+from zsb.device import resolve_device, to_device, to_input
+from zsb.device import resolve_precision
+from zsb.io import require_free_space
 from zsb.knowledge import teacher_softmax
 from zsb.log import get_logger
-from zsb.losses import (
-    CrossDomainTripletLoss,
-    DomainBalancedQuadrupletLoss,
-    KnowledgePreservationLoss,
-    SemanticClassificationLoss,
-)
+from zsb.losses import ParadigmLosses
 from zsb.model import ZSBModel, ZSBOutput
-from zsb.artifacts import RunFolder
 from zsb.trainlog import read_log, write_log
 
 if TYPE_CHECKING:
@@ -61,55 +55,9 @@ def epoch_seed(seed: int, epoch: int) -> int:
 def autocast(precision: str, device: torch.device):
     """The arithmetic of a training step: ``"fp32"`` (no autocast) or ``"bf16"`` (autocast to bfloat16 with fp32
     master weights; on CPU it is fast only with native bf16 units such as AVX512-BF16 or AMX); ``"auto"`` is
-    resolved for ``device`` (:func:`zsb.config.resolve_precision`)."""
+    resolved for ``device`` (:func:`zsb.device.resolve_precision`)."""
     bf16 = resolve_precision(precision, device.type) == "bf16"
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-
-
-@dataclass
-class ParadigmLosses:
-    """The paper's three losses, weighted: the quadruplet (or triplet) metric loss, semantic classification
-    and semantic knowledge preservation. A loss whose weight is 0 is not computed."""
-
-    metric: torch.nn.Module
-    classification: SemanticClassificationLoss
-    knowledge: KnowledgePreservationLoss
-    w_metric: float
-    w_classification: float
-    w_knowledge: float
-
-    @classmethod
-    def from_config(cls, cfg: RunConfig) -> "ParadigmLosses":
-        metric_cls = DomainBalancedQuadrupletLoss if cfg.metric_loss == "quadruplet" else CrossDomainTripletLoss
-        return cls(
-            metric=metric_cls(margin=cfg.margin, mining=cfg.mining, squared=cfg.squared_distance),
-            classification=SemanticClassificationLoss(label_smoothing=cfg.label_smoothing),
-            knowledge=KnowledgePreservationLoss(temperature=cfg.kd_temperature, domains=cfg.kd_domain_list,
-                                                scale_by_t2=cfg.kd_scale_by_t2),
-            w_metric=cfg.w_metric,
-            w_classification=cfg.w_classification,
-            w_knowledge=cfg.w_knowledge,
-        )
-
-    @property
-    def metric_name(self) -> str:
-        return "quadruplet" if isinstance(self.metric, DomainBalancedQuadrupletLoss) else "triplet"
-
-    def __call__(self, output, labels, domains, knowledge_targets) -> dict[str, torch.Tensor]:
-        """Named loss terms and their weighted sum under ``"total"``."""
-        terms: dict[str, torch.Tensor] = {}
-        total = output.embedding.new_zeros(())
-        if self.w_metric:
-            terms[self.metric_name] = self.metric(output.embedding, labels, domains)
-            total = total + self.w_metric * terms[self.metric_name]
-        if self.w_classification:
-            terms["classification"] = self.classification(output.class_logits, labels)
-            total = total + self.w_classification * terms["classification"]
-        if self.w_knowledge:
-            terms["knowledge"] = self.knowledge(output.imagenet_logits, knowledge_targets, domains)
-            total = total + self.w_knowledge * terms["knowledge"]
-        terms["total"] = total
-        return terms
 
 
 def build_optimizer(model: ZSBModel, cfg: RunConfig) -> torch.optim.Optimizer:
@@ -257,107 +205,3 @@ def knowledge_targets(cfg, labels, images, class_knowledge, teacher, share=None)
             z = share(logits) if share is not None else logits(images)
             return teacher_softmax(z.float(), cfg.kd_temperature)
     return class_knowledge[labels]
-
-
-def checkpoint_identity(model: ZSBModel, cfg: RunConfig) -> dict:
-    """What a checkpoint records of its making: the model's architecture and the settings of the ``checkpoint``
-    artifact (every parameter that training depends on, :func:`zsb.config.parameters_of`)."""
-    return {"architecture": model.architecture(), "settings": canonical_json(cfg.settings("checkpoint"))}
-
-
-def checkpoint_settings(path: Path) -> dict:
-    """The training settings recorded in the checkpoint at ``path`` (a WeightsError when it is not one)."""
-    return json.loads(json.loads(_read_checkpoint(path)["identity"])["settings"])
-
-
-CHECKPOINT_REMEDY = "Delete it, or pass --force to zsb reproduce, to train this run folder again from epoch 1."
-"""What to do about a checkpoint that cannot be read: it is never loaded any other way."""
-
-
-def _read_checkpoint(path: Path) -> dict:
-    state = safe_torch_load(path, "checkpoint", remedy=CHECKPOINT_REMEDY)
-    try:
-        identity = json.loads(state["identity"])
-        if isinstance(identity, dict) and {"architecture", "settings"} <= set(identity) and {"model", "epoch"} <= set(state):
-            return state
-    except (TypeError, KeyError, ValueError):
-        pass
-    raise WeightsError(
-        f"{path} is not a zsb training checkpoint (expected keys model, epoch, identity). Move it away, or pass "
-        "--force to retrain in this run folder."
-    )
-
-
-def checkpoint_bytes(path: Path, model: ZSBModel) -> int:
-    """About how many bytes the checkpoint at ``path`` takes when rewritten: the last one's size, else the model's
-    weights and Adam's two moments of them."""
-    if path.is_file():
-        return path.stat().st_size
-    return 3 * sum(tensor.numel() * tensor.element_size() for tensor in model.state_dict().values())
-
-
-def save_checkpoint(path: Path, model: ZSBModel, cfg: RunConfig, optimizer, epoch: int) -> None:
-    atomic_torch_save(
-        {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "epoch": epoch,
-            "identity": json.dumps(checkpoint_identity(model, cfg), sort_keys=True),
-        },
-        path,
-    )
-
-
-def other_parameters_error(path: Path) -> WeightsError:
-    """The refusal of a checkpoint trained with other parameters than the run's: it is never overwritten."""
-    return WeightsError(
-        f"checkpoint {path} was trained with other parameters than this run's. It is left untouched; "
-        "start this configuration in a new run folder (or pass --force to retrain here)."
-    )
-
-
-def load_checkpoint(path: Path, model: ZSBModel, cfg: RunConfig | None = None, optimizer=None) -> int:
-    """Restore model (and optimizer) state; return the checkpoint's epoch.
-
-    The checkpoint must come from the same architecture (and, when ``cfg`` is given, the same training
-    parameters): anything else is a WeightsError that says what differs."""
-    state = _read_checkpoint(path)
-    saved = json.loads(state["identity"])
-    if saved["architecture"] != model.architecture():
-        raise WeightsError(
-            f"checkpoint {path} was made for model {saved['architecture']}, but this run builds "
-            f"{model.architecture()}. Use the run folder that matches these parameters, or a new one."
-        )
-    if cfg is not None and saved["settings"] != checkpoint_identity(model, cfg)["settings"]:
-        raise other_parameters_error(path)
-    model.load_state_dict(state["model"])
-    if optimizer is not None and "optimizer" in state:
-        optimizer.load_state_dict(state["optimizer"])
-    return int(state["epoch"])
-
-
-@torch.no_grad()
-def extract_embeddings(
-    encode: Callable[[torch.Tensor], torch.Tensor],
-    loader: DataLoader,
-    device: torch.device,
-    progress: bool = True,
-    desc: str = "embedding",
-    hflip: bool = False,
-    both: bool = False,
-) -> torch.Tensor | dict[bool, torch.Tensor]:
-    """Run ``encode`` over every batch of ``loader`` (in order) and stack the L2-normalised results on CPU.
-
-    With ``hflip`` (test-time flip) each image is also encoded mirrored left to right, and the result is the
-    normalised mean of the two normalised embeddings: retrieval then does not depend on which way a sketch faces.
-    With ``both`` the result is ``{False: without the flip, True: with it}``, from one pass."""
-    chunks: dict[bool, list[torch.Tensor]] = {False: [], True: []}
-    for images, *_ in tqdm(loader, desc=desc, ascii=True, disable=not progress, leave=False):
-        images = to_input(images, device)
-        plain = F.normalize(encode(images).float(), dim=1)
-        chunks[False].append(F.normalize(plain, dim=1).cpu())
-        if hflip or both:
-            mirrored = F.normalize(encode(images.flip(3)).float(), dim=1)
-            chunks[True].append(F.normalize(plain + mirrored, dim=1).cpu())
-    stacked = {flip: torch.cat(parts) for flip, parts in chunks.items() if parts}
-    return stacked if both else stacked[hflip]

@@ -37,14 +37,17 @@ from typing import Any
 
 import torch
 
+from zsb.artifacts import RunFolder
+from zsb.backbones import BACKBONES, Preprocessing, build_backbone
 from zsb.errors import WeightsError, ZSBError
 
 EXPORT_FORMAT = "zsb-export/1"
 MANIFEST_NAME = "export.json"
 WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
-METRICS_NAME = "metrics.json"
-SEEDS_METRICS_NAME = "metrics_seeds.json"
+_RUN = RunFolder(Path())
+CONFIG_NAME, METRICS_NAME, SEEDS_METRICS_NAME = (_RUN.config_path.name, _RUN.metrics_path().name,
+                                                 _RUN.seeds_metrics_path.name)
+"""The run folder's files that an export keeps, under the run folder's names."""
 CARD_NAME = "README.md"
 REQUIRED = (WEIGHTS_NAME, CONFIG_NAME, METRICS_NAME, CARD_NAME)
 """Files every export has (``metrics_seeds.json`` is optional)."""
@@ -55,15 +58,13 @@ class ExportError(WeightsError):
 
 
 @dataclass(frozen=True)
-class ExportPreprocessing:
-    """How an image becomes the model's input: resize the whole RGB image to ``image_size`` x ``image_size`` with
-    ``interpolation``, scale to [0, 1], subtract ``mean`` and divide by ``std`` per channel. ``hflip``: the run
-    averaged each L2-normalised embedding with its mirror image's (test-time flip) before normalising again."""
+class ExportPreprocessing(Preprocessing):
+    """How an image becomes the model's input: the backbone's :class:`~zsb.backbones.Preprocessing` at the run's
+    size (resize the whole RGB image to ``image_size`` x ``image_size`` with ``interpolation``, scale to [0, 1],
+    subtract ``mean`` and divide by ``std`` per channel). ``hflip``: the run averaged each L2-normalised embedding
+    with its mirror image's (test-time flip) before normalising again."""
 
     image_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    interpolation: str
     hflip: bool = False
 
     def transform(self):
@@ -88,7 +89,7 @@ class ExportedModel:
     def load_image(self, path: str | os.PathLike) -> torch.Tensor:
         """The sketch or photo at ``path`` as a (1, 3, size, size) input batch, read as ``zsb search`` reads it: RGB,
         transparent pixels painted white (a drawing saved on a transparent background), then :attr:`preprocessing`."""
-        from zsb.search import read_image
+        from zsb.data.datasets import read_image
 
         return self.preprocessing.transform()(read_image(path)).unsqueeze(0)
 
@@ -96,7 +97,7 @@ class ExportedModel:
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """(B, embed_dim) L2-normalised embeddings of a preprocessed (B, 3, H, W) batch (no test-time flip), computed
         as the pipeline does: on the model's device, channels-last."""
-        from zsb.backbones import to_input
+        from zsb.device import to_input
 
         return self.model.embed(to_input(images, next(self.model.parameters()).device))
 
@@ -113,8 +114,6 @@ def export_run(run_dir: str | os.PathLike, dest: str | os.PathLike, force: bool 
     ``half`` stores the weights in float16."""
     from safetensors.torch import save
 
-    from zsb.artifacts import RunFolder
-    from zsb.backbones import BACKBONES
     from zsb.run.context import Run
     from zsb.run.stages import trained_model
     from zsb.io import file_sha256
@@ -137,9 +136,8 @@ def export_run(run_dir: str | os.PathLike, dest: str | os.PathLike, force: bool 
         raise ExportError(f"{metrics_path} does not evaluate this run's trained model (made with other parameters, "
                           "or before a retraining). Rerun the evaluation stage (04_evaluate), then export.")
     seeds_path = folder.seeds_metrics_path
-    pre = BACKBONES[cfg.backbone].preprocessing
-    preprocessing = ExportPreprocessing(cfg.image_size, tuple(pre.mean), tuple(pre.std), pre.interpolation,
-                                        bool(cfg.eval_hflip))
+    preprocessing = ExportPreprocessing(**asdict(BACKBONES[cfg.backbone].preprocessing), image_size=cfg.image_size,
+                                        hflip=bool(cfg.eval_hflip))
     architecture = model.architecture()
     stored = STORED_DTYPES[half]
     state = {name: (tensor.to(stored) if tensor.is_floating_point() else tensor).detach().cpu().contiguous()
@@ -399,7 +397,7 @@ def load_model(dest: str | os.PathLike, device: str | torch.device = "cpu") -> E
     from safetensors import SafetensorError
     from safetensors.torch import load
 
-    from zsb.backbones import build_backbone, to_device
+    from zsb.device import to_device
     from zsb.model import ZSBModel
 
     folder = Path(dest)

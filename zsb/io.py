@@ -202,6 +202,11 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def default_cache_dir() -> Path:
+    """$ZSB_CACHE if set, else ~/.cache/zsb."""
+    return Path(os.environ.get("ZSB_CACHE") or Path.home() / ".cache" / "zsb")
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
     digest = hashlib.sha256()

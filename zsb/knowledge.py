@@ -11,13 +11,14 @@ it on disk together with the settings it was computed with and reuses it only wh
 
 from __future__ import annotations
 
-import os
-from typing import Any, Callable, Iterable
+from typing import Iterable
 
 import torch
 from tqdm import tqdm
 
-from zsb.backbones import Backbone, to_input
+from zsb.backbones import Backbone
+
+from zsb.device import to_input
 from zsb.errors import ConfigError, DataError
 from zsb.log import get_logger
 
@@ -96,30 +97,3 @@ def keep_top_k(probs: torch.Tensor, k: int) -> torch.Tensor:
     values, indices = probs.topk(k, dim=-1)
     kept = torch.zeros_like(probs).scatter_(-1, indices, values)
     return kept / kept.sum(-1, keepdim=True)
-
-
-def load_or_compute_class_knowledge(
-    path: str | os.PathLike, settings: dict[str, Any], compute: Callable[[], torch.Tensor]
-) -> torch.Tensor:
-    """The knowledge tensor cached at ``path`` if it was computed with exactly ``settings``, else ``compute()``.
-
-    The cache file holds ``{"knowledge": tensor, "settings": canonical JSON string}`` (readable with
-    ``torch.load(weights_only=True)``), by the run folder's one rule (:func:`zsb.artifacts.cached_tensor`): a
-    missing or unreadable file, or different settings, triggers ``compute()``, the reason is logged and the result
-    is written atomically.
-
-    Args:
-        path: the cache file.
-        settings: everything the knowledge depends on (teacher, weights, temperature, top_k, classes, image size,
-            data...), JSON-serialisable.
-        compute: returns the knowledge tensor, e.g. ``lambda: compute_class_knowledge(teacher, loader, C, temperature=T)``.
-    """
-    from zsb.artifacts import cached_tensor
-
-    def checked() -> torch.Tensor:
-        knowledge = compute()
-        if not isinstance(knowledge, torch.Tensor) or knowledge.dim() != 2:
-            raise TypeError(f"compute() must return a 2-D tensor, got {type(knowledge).__name__}.")
-        return knowledge.detach().float().cpu()
-
-    return cached_tensor(path, "knowledge", settings, checked, "class knowledge", logger)

@@ -20,6 +20,7 @@ Conventions shared by the metric losses:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -280,3 +281,50 @@ class KnowledgePreservationLoss(nn.Module):
         targets = target_probs[selected]
         loss = (torch.xlogy(targets, targets) - targets * log_probs).sum(1).mean()
         return loss * self.temperature**2 if self.scale_by_t2 else loss
+
+
+@dataclass
+class ParadigmLosses:
+    """The paper's three losses, weighted: the quadruplet (or triplet) metric loss, semantic classification
+    and semantic knowledge preservation. A loss whose weight is 0 is not computed."""
+
+    metric: torch.nn.Module
+    classification: SemanticClassificationLoss
+    knowledge: KnowledgePreservationLoss
+    w_metric: float
+    w_classification: float
+    w_knowledge: float
+
+    @classmethod
+    def from_config(cls, cfg) -> ParadigmLosses:
+        """The losses of a run's parameters ``cfg`` (a :class:`zsb.config.RunConfig`)."""
+        metric_cls = DomainBalancedQuadrupletLoss if cfg.metric_loss == "quadruplet" else CrossDomainTripletLoss
+        return cls(
+            metric=metric_cls(margin=cfg.margin, mining=cfg.mining, squared=cfg.squared_distance),
+            classification=SemanticClassificationLoss(label_smoothing=cfg.label_smoothing),
+            knowledge=KnowledgePreservationLoss(temperature=cfg.kd_temperature, domains=cfg.kd_domain_list,
+                                                scale_by_t2=cfg.kd_scale_by_t2),
+            w_metric=cfg.w_metric,
+            w_classification=cfg.w_classification,
+            w_knowledge=cfg.w_knowledge,
+        )
+
+    @property
+    def metric_name(self) -> str:
+        return "quadruplet" if isinstance(self.metric, DomainBalancedQuadrupletLoss) else "triplet"
+
+    def __call__(self, output, labels, domains, knowledge_targets) -> dict[str, torch.Tensor]:
+        """Named loss terms and their weighted sum under ``"total"``."""
+        terms: dict[str, torch.Tensor] = {}
+        total = output.embedding.new_zeros(())
+        if self.w_metric:
+            terms[self.metric_name] = self.metric(output.embedding, labels, domains)
+            total = total + self.w_metric * terms[self.metric_name]
+        if self.w_classification:
+            terms["classification"] = self.classification(output.class_logits, labels)
+            total = total + self.w_classification * terms["classification"]
+        if self.w_knowledge:
+            terms["knowledge"] = self.knowledge(output.imagenet_logits, knowledge_targets, domains)
+            total = total + self.w_knowledge * terms["knowledge"]
+        terms["total"] = total
+        return terms

@@ -14,9 +14,9 @@ import torch  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from zsb.report import viz  # noqa: E402
 from zsb.domains import PHOTO, SKETCH  # noqa: E402
 from zsb.errors import ConfigError, DataError  # noqa: E402
+from zsb.report import viz  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -451,6 +451,6 @@ def test_a_sketch_on_transparent_paper_is_shown_on_white_as_the_model_reads_it(t
     ImageDraw.Draw(ink).line((5, 20, 55, 20), fill=255, width=3)
     sketch = Image.merge("RGBA", (*[Image.new("L", ink.size, 0)] * 3, ink))
     sketch.save(tmp_path / "drawn.png")
-    thumb = viz._load_thumbnail(tmp_path / "drawn.png", 60)
+    thumb = viz.base.load_thumbnail(tmp_path / "drawn.png", 60)
     assert thumb.shape == (60, 60, 3)
     assert (thumb[10, 30] == 255).all() and (thumb[30, 30] < 64).all()  # white paper, black ink (centred: y 10 + 20)

@@ -172,10 +172,10 @@ def test_notebook_parameters_cells_are_generated_from_the_declarations(stage):
 
 
 def test_the_checkpoint_is_identified_by_every_training_parameter(built):
-    from zsb import engine
+    from zsb.checkpoint import checkpoint_settings
 
     run_dir, cfg = built
-    saved = engine.checkpoint_settings(run_dir / "checkpoints" / "last.pt")
+    saved = checkpoint_settings(run_dir / "checkpoints" / "last.pt")
     assert set(saved) == set(parameters_of("checkpoint"))
     assert saved == {k: v for k, v in cfg.to_dict().items() if k in saved}
     assert torch.load(run_dir / "knowledge.pt", weights_only=True)["knowledge"].shape == (3, 1000)

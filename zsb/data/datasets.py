@@ -17,8 +17,10 @@ and :attr:`ImageDataset.num_failed` should be reported with the results.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import defaultdict
+from pathlib import Path
 from typing import Callable
 
 import pandas as pd
@@ -168,6 +170,18 @@ class ImageDataset(Dataset):
         image = _shrink(image, self.cache_size)
         self._cache[index] = image
         return _to_rgb(image)
+
+
+def read_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
+    """The image at ``path`` as RGB, transparent pixels white; a DataError when it is missing or not an image."""
+    if not Path(path).is_file():
+        raise DataError(f"{what} {path} does not exist (or is not a file); pass a PNG or JPEG image.")
+    try:
+        with Image.open(path) as file:
+            return _to_rgb(file)
+    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, ... depending on the damage
+        raise DataError(f"{what} {path} is not an image that can be read ({type(e).__name__}: {e}); pass a PNG or "
+                        "JPEG image.") from e
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

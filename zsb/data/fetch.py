@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import os
 import shutil
 import socket
 import tarfile
@@ -34,18 +33,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from zsb.data.registry import data_dir, get_benchmark
 from zsb.errors import ConfigError, DataError
 from zsb.io import file_sha256
 
 CHUNK = 1 << 20
-
-
-def data_dir() -> Path:
-    """zsb's data folder: ``$ZSB_DATA`` if set, else ``data`` under zsb's cache (``$ZSB_CACHE``, else
-    ``~/.cache/zsb``)."""
-    from zsb.data.synthetic.cache import default_cache_dir
-
-    return Path(os.environ.get("ZSB_DATA") or default_cache_dir() / "data").expanduser()
 
 
 @dataclass(frozen=True)
@@ -75,8 +67,6 @@ class Archive:
         return read_hash_list(resources.files("zsb.data") / "releases" / self.hash_list)
 
     def default_dest(self) -> Path:
-        from zsb.data.registry import get_benchmark
-
         return data_dir() / get_benchmark(self.benchmark).fetched
 
     def notice(self) -> str:

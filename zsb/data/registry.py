@@ -9,6 +9,7 @@ metrics its papers report. Class names are compared after :func:`normalize_class
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from zsb.data.layouts import Layout, describe_layouts
 from zsb.errors import ConfigError, DataError
+from zsb.io import default_cache_dir
 
 CLASS_NAME_ALIASES = {
     # QuickDraw Extended's photo folders misspell the Eiffel tower.
@@ -25,6 +27,12 @@ CLASS_NAME_ALIASES = {
 spelling differences between releases and split files (``car (sedan)`` / ``car_(sedan)``, ``hot air balloon`` /
 ``hot-air_balloon``, ``teddy-bear`` / ``teddy_bear``, ``jack-o-lantern``, ``wrist-watch``) are removed by the
 normalisation itself."""
+
+
+def data_dir() -> Path:
+    """zsb's data folder: ``$ZSB_DATA`` if set, else ``data`` under zsb's cache (``$ZSB_CACHE``, else
+    ``~/.cache/zsb``)."""
+    return Path(os.environ.get("ZSB_DATA") or default_cache_dir() / "data").expanduser()
 
 
 def normalize_class_name(name: str) -> str:
@@ -89,7 +97,7 @@ class Benchmark:
         default_protocol: the metrics (with their AP variant, as in ``zsb.metrics``) its papers report, for
             splits that do not declare their own.
         needs_data_root: False only for the synthetic benchmark, which is generated when no data root is given.
-        fetched: the folder under zsb's data folder (:func:`zsb.data.fetch.data_dir`) that ``zsb data fetch`` fills
+        fetched: the folder under zsb's data folder (:func:`data_dir`) that ``zsb data fetch`` fills
             and that is read when no data root is given, or None: the data root must be given.
     """
 
@@ -156,8 +164,6 @@ class Benchmark:
         if data_root is not None:
             return Path(data_root).expanduser()
         if self.fetched:
-            from zsb.data.fetch import data_dir
-
             root = data_dir() / self.fetched
             if not root.is_dir():
                 raise DataError(f"benchmark '{self.name}' was given no data root and {root} does not exist: run "

@@ -1,7 +1,8 @@
 """Image preprocessing: training augmentation and deterministic evaluation resizing, normalised per backbone.
 
-Each pretrained backbone expects its own input statistics and resampling filter (``Backbone.mean``, ``.std``,
-``.interpolation``); using the wrong ones silently lowers accuracy, so transforms are always built from them.
+Each pretrained backbone expects its own input statistics and resampling filter (``Backbone.preprocessing``: its
+mean, std and interpolation); using the wrong ones silently lowers accuracy, so transforms are always built from
+them.
 """
 
 from __future__ import annotations

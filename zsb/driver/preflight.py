@@ -5,12 +5,12 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from zsb import engine
-from zsb.backbones import native_bf16, resolve_device
+from zsb.artifacts import RunFolder
+from zsb.checkpoint import checkpoint_settings
 from zsb.config import RunConfig
+from zsb.device import native_bf16, resolve_device
 from zsb.errors import WeightsError
 from zsb.log import get_logger
-from zsb.artifacts import RunFolder
 
 logger = get_logger(__name__)
 
@@ -66,7 +66,7 @@ def check_checkpoint(run_dir: Path, cfg: RunConfig, stages: tuple[str, ...], for
     path = RunFolder(run_dir).checkpoint_path
     if force or not path.is_file() or not set(stages) & set(CHECKPOINT_STAGES):
         return
-    saved, wanted = engine.checkpoint_settings(path), cfg.settings("checkpoint")
+    saved, wanted = checkpoint_settings(path), cfg.settings("checkpoint")
     if saved == wanted:
         return
     changes = ", ".join(f"{name} {old!r} -> {new!r}" for name, old, new in differences(saved, wanted))

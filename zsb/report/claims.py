@@ -341,7 +341,7 @@ def plot_claims(judgement: Judgement, path: str | Path | None = None):
     import matplotlib.pyplot as plt
 
     from zsb.metrics import metric_header
-    from zsb.report.viz import save_figure
+    from zsb.report.viz.base import save_figure
 
     colours = {"supported": "#1b7837", "contradicted": "#b2182b", "not shown": "#777777"}
     variants = [v for claim in CLAIMS for v in claim.variants if claim.splits == SPLITS]
@@ -453,7 +453,7 @@ def plot_knowledge_by_overlap(by_class: pd.DataFrame, path: str | Path | None = 
     import matplotlib.pyplot as plt
 
     from zsb.data.imagenet import OVERLAP_CATEGORIES
-    from zsb.report.viz import save_figure
+    from zsb.report.viz.base import save_figure
 
     by_category = knowledge_by_category(by_class).set_index("category")
     fig, ax = plt.subplots(figsize=(7.5, 4))

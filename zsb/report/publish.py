@@ -12,9 +12,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from zsb.errors import ZSBError
-from zsb.io import atomic_write_text
 from zsb.artifacts import RunFolder
+from zsb.errors import ZSBError
+from zsb.report.readme import write_between_markers
 
 README_START = "<!-- zsb:results:start -->"
 README_END = "<!-- zsb:results:end -->"
@@ -312,9 +312,5 @@ def protocol_table(frame, key: str, protocol: list[str], leading: tuple[str, ...
 
 def update_readme(readme: Path, results_root: Path) -> None:
     """Regenerate the README's results section between the zsb:results markers."""
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise ZSBError(f"{readme} has no {README_START} ... {README_END} markers to write the results between")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    atomic_write_text(readme, f"{head}{README_START}\n{results_markdown(results_root)}{README_END}{tail}")
+    write_between_markers(readme, (README_START, README_END), f"\n{results_markdown(results_root)}",
+                          "run `zsb tables` again")

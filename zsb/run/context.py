@@ -15,17 +15,19 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from zsb.backbones import BACKBONES, Backbone, build_backbone, resolve_device
-from zsb.config import ABLATION_VARIANTS, FIELD_TYPES, RunConfig, resolve_workers
+from zsb.backbones import BACKBONES, Backbone, build_backbone
+
+from zsb import artifacts
+from zsb.artifacts import RunFolder, default_run_dir, open_config
+from zsb.config import ABLATION_VARIANTS, FIELD_TYPES, RunConfig
 from zsb.data.datasets import ImageDataset
-from zsb.data.registry import get_benchmark
 from zsb.data.manifest import Manifest, build_manifest, read_manifest, write_manifest
+from zsb.data.registry import get_benchmark
 from zsb.data.transforms import build_transform
+from zsb.device import resolve_device, resolve_workers
 from zsb.io import atomic_write_text
 from zsb.metrics import metric_header
 from zsb.model import ZSBModel
-from zsb import artifacts
-from zsb.artifacts import RunFolder, default_run_dir, open_config
 
 RANDOM_INIT_SEED = 0
 """``weights="none"`` initialises the backbone from this fixed seed, so every stage builds the same network and the
@@ -156,7 +158,7 @@ class Run:
 
     @property
     def workers(self) -> int:
-        """DataLoader worker processes of this process (:func:`zsb.config.resolve_workers`)."""
+        """DataLoader worker processes of this process (:func:`zsb.device.resolve_workers`)."""
         return resolve_workers(self.cfg.num_workers, self.cfg.processes)
 
     def loader_options(self, persistent: bool = False) -> dict[str, Any]:

@@ -18,36 +18,36 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from zsb import distributed, engine
-from zsb.backbones import to_device
+from zsb import artifacts, binary, engine, stats
+from zsb.artifacts import RunFolder, load_or_compute_class_knowledge, suffix
+from zsb.checkpoint import load_checkpoint
+from zsb.config import ARTIFACTS
+from zsb.data.imagenet import imagenet_overlap
 from zsb.data.manifest import Manifest
 from zsb.data.registry import get_benchmark
 from zsb.data.sampler import DomainBalancedBatchSampler, SeededBatches, collate_loaded
+from zsb.device import to_device
+from zsb.distributed import Ranks
 from zsb.domains import PHOTO, SKETCH
+from zsb.embeddings import extract_embeddings
 from zsb.errors import ZSBError
 from zsb.io import atomic_write_json, atomic_write_text
-from zsb.knowledge import compute_class_knowledge, load_or_compute_class_knowledge
+from zsb.knowledge import compute_class_knowledge
 from zsb.log import get_logger
-from zsb.data.imagenet import imagenet_overlap
 from zsb.metrics import AP_VARIANTS, SKLEARN_TIES, evaluate_retrieval
 from zsb.model import ZSBModel
-from zsb import artifacts, binary, stats
 from zsb.run.context import Run, write_table
+from zsb.run.launch import launch
 from zsb.trainlog import read_log
-from zsb.artifacts import RunFolder, suffix
 
 logger = get_logger(__name__)
 
 STAGES: dict[str, tuple[str, ...]] = {
-    "01_data": ("manifest",),
-    "02_knowledge": ("knowledge",),
-    "03_train": ("checkpoint", "seed_checkpoints"),
-    "04_evaluate": ("features", "frozen_features", "seed_metrics", "binary"),
-    "05_tsne": ("features", "frozen_features"),
-    "06_ablation": ("ablation_table",),
+    stage: tuple(name for name, artifact in ARTIFACTS.items() if stage in artifact.stages)
+    for stage in sorted({stage for artifact in ARTIFACTS.values() for stage in artifact.stages})
 }
-"""Each stage notebook and the artifacts (:data:`zsb.config.ARTIFACTS`) it makes or draws: its outputs depend on
-exactly the parameters of those artifacts."""
+"""Each stage notebook and the artifacts it makes or draws (derived from :data:`zsb.config.ARTIFACTS`): its outputs
+depend on exactly the parameters of those artifacts."""
 
 
 # --- 01 data ---
@@ -91,16 +91,17 @@ def train_seeds(run: Run, resume: bool = True) -> pd.DataFrame:
 def train(run: Run, resume: bool = True) -> list[dict]:
     """Fine-tune the model with the three losses for the run's ``seed``; checkpoint and log every epoch (see
     :func:`engine.train`). With ``processes`` above 1, the manifest and class knowledge are made here and training
-    runs in that many processes under torchrun (:mod:`zsb.distributed`), each of which calls this function. The run's
-    ``config.json`` then names this code and machine (:meth:`RunFolder.write_config`): they trained the model, also
+    runs in that many processes under torchrun (:mod:`zsb.run.launch`), each of which runs this function
+    (:mod:`zsb.run.worker`). The run's ``config.json`` then names this code and machine
+    (:meth:`RunFolder.write_config`): they trained the model, also
     where an earlier one was recorded (``--force``, or a run whose parameters changed)."""
     c = run.cfg
-    ranks = distributed.Ranks.current()
+    ranks = Ranks.current()
     if c.processes > 1 and ranks is None:
         if c.w_knowledge and c.teacher == "precomputed":
             prepare_knowledge(run)
         logger.info(f"training {len(run.manifest.train())} images of {run.dir} in {c.processes} processes")
-        history = distributed.launch(run, resume)
+        history = launch(run, resume)
     else:
         engine.seed_everything(c.seed)
         model = run.model()
@@ -129,7 +130,7 @@ def train_unless_evaluated(run: Run, resume: bool = True) -> list[dict]:
     return train(run, resume)
 
 
-def training_loader(run: Run, ranks: distributed.Ranks | None = None) -> Callable[[int], DataLoader]:
+def training_loader(run: Run, ranks: Ranks | None = None) -> Callable[[int], DataLoader]:
     """``epoch -> DataLoader`` of the run's domain-balanced training batches (P classes x (K sketches + K photos)),
     augmented with per-item seeds (:class:`SeededBatches`): one DataLoader whose workers persist from epoch to
     epoch (:meth:`Run.loader_options`). With ``ranks``, each process decodes only its share of every batch."""
@@ -163,7 +164,7 @@ def trained_model(run: Run) -> ZSBModel:
             f"no trained model in {run.dir}: {path} is missing. "
             "Run the training stage first (notebooks/03_train.ipynb, or zsb reproduce --stages 03_train)."
         )
-    epoch = engine.load_checkpoint(path, model, run.cfg)
+    epoch = load_checkpoint(path, model, run.cfg)
     if epoch < run.cfg.epochs:
         raise ZSBError(
             f"training in {run.dir} stopped after epoch {epoch} of {run.cfg.epochs}; rerun the training "
@@ -192,7 +193,7 @@ def embeddings(run: Run, which: str) -> dict[str, torch.Tensor]:
         for part, frame in (("queries", run.manifest.queries()), ("gallery", run.manifest.gallery())):
             loader = run.eval_loader(frame)
             both = run.cfg.eval_both_flips  # the mirrored pass runs only when a flipped result is wanted
-            embedded = engine.extract_embeddings(encode, loader, run.device, run.cfg.progress, desc=f"{which} {part}",
+            embedded = extract_embeddings(encode, loader, run.device, run.cfg.progress, desc=f"{which} {part}",
                                                  hflip=run.cfg.eval_hflip, both=both)
             kept = ~loader.dataset.failed_mask()
             out[part] = (embedded[run.cfg.eval_hflip] if both else embedded)[kept]
@@ -291,7 +292,7 @@ def seen_embeddings(run: Run) -> dict[str, torch.Tensor]:
     def compute() -> dict[str, torch.Tensor]:
         frame = run.manifest.train()
         loader = run.eval_loader(frame)
-        embedded = engine.extract_embeddings(trained_model(run).embed, loader, run.device, run.cfg.progress,
+        embedded = extract_embeddings(trained_model(run).embed, loader, run.device, run.cfg.progress,
                                              desc="trained seen", hflip=run.cfg.eval_hflip)
         kept = ~loader.dataset.failed_mask()
         return {"embeddings": embedded[kept], "index": torch.as_tensor(frame.index.to_numpy())[kept]}

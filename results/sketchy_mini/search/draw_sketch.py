@@ -13,26 +13,19 @@ once, as a person would draw a teapot, and not tuned to the results.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
 from playwright.sync_api import sync_playwright
 
 REPO = Path(__file__).resolve().parents[3]
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage"]
+sys.path.insert(0, str(REPO))  # the checkout's benchmarks package, run as a script from anywhere
+from benchmarks.notebook_lab import CHROMIUM_FLAGS, draw, jupyter_lab, run_all_cells  # noqa: E402
 
 
 def arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, points: int = 24) -> list:
@@ -67,66 +60,27 @@ def main() -> None:
         (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         cell.source += f"\nrun_dir = {str(args.run_dir.resolve())!r}  # the published run\nprogress = False  # plain"
         nbformat.write(nb, root / "07_search.ipynb")
-        settings = tmp / "settings" / "@jupyterlab"
-        for name, values in {"notebook-extension/tracker": {"windowingMode": "none", "autoStartDefaultKernel": True},
-                             "apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False}}.items():
-            (settings / f"{name}.jupyterlab-settings").parent.mkdir(parents=True, exist_ok=True)
-            (settings / f"{name}.jupyterlab-settings").write_text(json.dumps(values))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        token = secrets.token_hex(16)
-        env = {"JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"), "JUPYTER_CONFIG_DIR": str(tmp / "config"),
-               "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime")}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-             f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-             f"--ServerApp.root_dir={root}", "--LabApp.news_url=", "--ServerApp.allow_root=True"],
-            cwd=root, env={**{k: v for k, v in os.environ.items() if k != "MPLBACKEND"}, **env},
-            stdout=(tmp / "jupyter.log").open("w"), stderr=subprocess.STDOUT)
-        try:
-            direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-            for _ in range(360):
-                try:
-                    direct.open(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=5).close()
-                    break
-                except OSError:
-                    time.sleep(0.5)
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                                     args=CHROMIUM_FLAGS)
-                page = browser.new_page(viewport={"width": 1280, "height": 1600})
-                page.goto(f"http://127.0.0.1:{port}/lab/tree/07_search.ipynb?token={token}", timeout=120_000)
-                page.locator(".jp-StatusBar-TextItem", has_text="| Idle").filter(has_not_text="No Kernel").first \
-                    .wait_for(timeout=120_000)
-                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-                page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
-                pad = page.locator(".jp-OutputArea-output .widget-vbox").filter(has=page.locator("canvas")).last
-                canvas = pad.locator("canvas")
-                canvas.wait_for(timeout=1_800_000)  # indexing the gallery first
-                canvas.scroll_into_view_if_needed()
-                box = canvas.bounding_box()
-                scale = box["width"] / int(canvas.get_attribute("width"))
-                for stroke in STROKES:
-                    page.mouse.move(box["x"] + stroke[0][0] * scale, box["y"] + stroke[0][1] * scale)
-                    page.mouse.down()
-                    for x, y in stroke[1:]:
-                        page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=4)
-                    page.mouse.up()
-                page.wait_for_timeout(2000)
-                pad.locator("button.jupyter-button", has_text="search").click()
-                pad.locator(".widget-output table tbody tr").first.wait_for(timeout=600_000)
-                pad.locator(".widget-output img").scroll_into_view_if_needed()
-                if args.screenshot:
-                    page.screenshot(path=str(args.screenshot))
-                print(pad.locator(".widget-output table").inner_text())
-                browser.close()
-            args.sketch.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(root / "search_out" / "drawn_sketch.png", args.sketch)
-            print(f"drawing: {args.sketch}")
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
+        env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+        with jupyter_lab(root, tmp, env, start_s=180) as address, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                                 args=CHROMIUM_FLAGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 1600})
+            page.goto(address.format("07_search.ipynb"), timeout=120_000)
+            pad = run_all_cells(page, timeout_s=1800)  # indexing the gallery first
+            canvas = pad.locator("canvas")
+            canvas.scroll_into_view_if_needed()
+            draw(page, canvas, STROKES, steps=4)
+            page.wait_for_timeout(2000)
+            pad.locator("button.jupyter-button", has_text="search").click()
+            pad.locator(".widget-output table tbody tr").first.wait_for(timeout=600_000)
+            pad.locator(".widget-output img").scroll_into_view_if_needed()
+            if args.screenshot:
+                page.screenshot(path=str(args.screenshot))
+            print(pad.locator(".widget-output table").inner_text())
+            browser.close()
+        args.sketch.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / "search_out" / "drawn_sketch.png", args.sketch)
+        print(f"drawing: {args.sketch}")
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ from zsb.data.synthetic.cache import (
     is_complete,
     synthetic_root,
 )
+from zsb.data.synthetic.geometry import ROLES
 from zsb.data.synthetic.render import RENDERERS, render_photo, render_sketch
-from zsb.data.synthetic.shapes import ROLES, SYNTHETIC_CLASSES, SYNTHETIC_UNSEEN, sample_shape
+from zsb.data.synthetic.shapes import SYNTHETIC_CLASSES, SYNTHETIC_UNSEEN, sample_shape
 
 __all__ = [
     "FORMAT_VERSION",

@@ -20,7 +20,7 @@ from zsb.data.synthetic.render import RENDERERS
 from zsb.data.synthetic.shapes import SYNTHETIC_CLASSES, SYNTHETIC_UNSEEN
 from zsb.domains import DOMAIN_NAMES, PHOTO, SKETCH
 from zsb.errors import ConfigError, DataError
-from zsb.io import atomic_write_json
+from zsb.io import atomic_write_json, default_cache_dir
 
 FORMAT_VERSION = 1
 """Bump whenever a change to the drawing code changes any generated pixel: it names the cache folder."""
@@ -52,11 +52,6 @@ def _generate_images(root: str, seed: int, class_name: str, domain: int, num: in
         image = RENDERERS[domain](class_name, image_rng(seed, class_name, domain, index), image_size)
         (folder / f"{index:04d}{IMAGE_SUFFIX[domain]}").write_bytes(_encode(image, domain))
     return num
-
-
-def default_cache_dir() -> Path:
-    """$ZSB_CACHE if set, else ~/.cache/zsb."""
-    return Path(os.environ.get("ZSB_CACHE") or Path.home() / ".cache" / "zsb")
 
 
 def _parameters(seed: int, num_per_domain: int, image_size: int) -> dict:

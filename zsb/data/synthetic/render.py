@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from zsb.data.synthetic.shapes import _rotated, sample_shape
+from zsb.data.synthetic.geometry import rotated
+from zsb.data.synthetic.shapes import sample_shape
 from zsb.domains import PHOTO, SKETCH
 
 SUPERSAMPLING = 2
@@ -28,7 +29,7 @@ class Pose:
 
     def apply(self, points: np.ndarray) -> np.ndarray:
         p = points * np.array([(-1.0 if self.mirrored else 1.0) * self.aspect, 1.0 / self.aspect])
-        return _rotated(p, self.angle) * self.half_size + np.asarray(self.centre)
+        return rotated(p, self.angle) * self.half_size + np.asarray(self.centre)
 
 
 def _random_pose(rng, canvas: int, scale: tuple[float, float], max_angle: float, max_shift: float) -> Pose:

@@ -1,0 +1,1 @@
+"""Scripts that measure speed and memory, build test trees and run the campaign; importable by the tests."""
