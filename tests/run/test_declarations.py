@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from zsb.config import (
-    AFFECTS, ARTIFACTS, CHOICES, EXECUTION, EXECUTION_ONLY, FIELD_TYPES, RunConfig, downstream, parameters_of, resolve,
+    AFFECTS, ARTIFACTS, CHOICES, EXECUTION, EXECUTION_ONLY, FIELD_TYPES, NEUTRAL, RunConfig, downstream, parameters_of,
+    resolve,
 )
 from zsb.driver.notebooks import notebook_path, own_parameter_lines, parameters_cell, stage_run_parameters
 from zsb.driver.reproduce import default_run_id
@@ -176,6 +177,7 @@ def test_the_checkpoint_is_identified_by_every_training_parameter(built):
 
     run_dir, cfg = built
     saved = checkpoint_settings(run_dir / "checkpoints" / "last.pt")
-    assert set(saved) == set(parameters_of("checkpoint"))
+    at_neutral = {name for name, value in NEUTRAL.items() if getattr(cfg, name) == value}  # left out by design
+    assert set(saved) == set(parameters_of("checkpoint")) - at_neutral
     assert saved == {k: v for k, v in cfg.to_dict().items() if k in saved}
     assert torch.load(run_dir / "knowledge.pt", weights_only=True)["knowledge"].shape == (3, 1000)
