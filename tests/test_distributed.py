@@ -27,7 +27,6 @@ from zsb.distributed import Ranks
 from zsb.domains import PHOTO, SKETCH
 from zsb.errors import ConfigError, WeightsError, ZSBError
 from zsb.losses import ParadigmLosses
-from tests.faults import FailingWrite
 from zsb.io import safe_torch_load
 from zsb.run import stages
 from zsb.run.context import Run
@@ -252,6 +251,7 @@ def test_the_process_that_died_is_found_without_torchruns_report(prepared, tmp_p
 def test_the_error_file_torchrun_reads_is_whole_or_absent(tmp_path, monkeypatch):
     """A process's error file is written under a temporary name and renamed: cut short (a SIGTERM, a full disk)
     it leaves the previous file or none, never a partial one that torchrun cannot parse."""
+    from tests.faults import FailingWrite  # here, not at the top: torchrun runs this file as a script
     from zsb.run.worker import AtomicErrorHandler
 
     error_file = tmp_path / "error.json"
