@@ -35,6 +35,7 @@ CHOICES: dict[str, dict[str, object]] = {
     "size224_e1": {"image_size": 224, "epochs": 1},
     "size160_e3_half": {"image_size": 160, "epochs": 3, "batches_per_epoch": 63},
     "lite1_size160_e2": {"backbone": "efficientnet_lite1", "image_size": 160, "epochs": 2},
+    "size224_e2_freeze3": {"image_size": 224, "epochs": 2, "freeze_stages": 3},
 }
 """Each choice's changes to the sketchy_mini preset (Lite0 at 224 px; 125 batches of 16 classes make an epoch of the
 80 training classes, so 63 batches see half the images of each class)."""

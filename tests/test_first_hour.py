@@ -5,6 +5,7 @@ sketchy-mini copy), a drawn sketch searched against the benchmark gallery with t
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -32,7 +33,8 @@ def zsb(*args: str, cwd, env) -> subprocess.CompletedProcess:
 
 def test_fetch_train_and_search_a_drawn_sketch_from_a_fresh_folder(sketchy_mini_root, tmp_path, synthetic_env):
     home = tmp_path / "zsb"
-    shutil.copytree(REPO / PUBLISHED_MODEL, home / PUBLISHED_MODEL)  # as a clone has it
+    shutil.copytree(REPO / PUBLISHED_MODEL, home / PUBLISHED_MODEL)  # as a clone has them
+    shutil.copytree(REPO / "configs", home / "configs")
     env = {**synthetic_env, "ZSB_DATA": str(tmp_path / "data")}
     (tmp_path / "sketchy_mini.sha256").write_text(hash_list(sketchy_mini_root))
     with ArchiveServer(build_archive(sketchy_mini_root)) as server:
@@ -51,7 +53,10 @@ def test_fetch_train_and_search_a_drawn_sketch_from_a_fresh_folder(sketchy_mini_
     assert all(path.startswith(str(data / "photo")) and os.path.isfile(path) for path in ranked["path"])
     assert "my_sketch_ranked.png" in searched.stdout
 
-    zsb("reproduce", "--benchmark", "sketchy_mini", "--run-id", "short", "--no-progress",
-        "--stages", "01_data,02_knowledge,03_train,04_evaluate",
+    zsb("reproduce", "--benchmark", "sketchy_mini", "--config", "configs/sketchy_mini_classroom.yaml",
+        "--run-id", "short", "--no-progress", "--stages", "01_data,02_knowledge,03_train,04_evaluate",
         *(f"--set={name}={value}" for name, value in SHORT.items()), cwd=home, env=env)
-    assert (home / "results" / "sketchy_mini" / "runs" / "short" / "metrics.json").is_file()
+    run = home / "results" / "sketchy_mini" / "runs" / "short"
+    parameters = json.loads((run / "config.json").read_text())["parameters"]
+    assert (parameters["epochs"], parameters["binary_bits"], parameters["ablation_variants"]) == (1, 0, "full,frozen")
+    assert (run / "metrics.json").is_file()
