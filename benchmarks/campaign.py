@@ -97,14 +97,20 @@ def ablation_variants(split: str, runs: set[tuple[str, str, int]]) -> str:
     return ",".join(f"{variant}:{n}" for variant, n in counts.items())
 
 
-def reproduce_command(results: Path, split: str, variants: str, progress: bool = False) -> list[str]:
-    """The ``zsb reproduce`` call of one step, run from the repository root."""
-    settings = {"split": split, **BUDGET, "ablation_variants": variants}
+def sketchy_mini_command(results: Path, run_id: str, stages: str, settings: dict, progress: bool = False) -> list[str]:
+    """A ``zsb reproduce`` call on sketchy_mini (the data root spelt :data:`DATA_ROOT`) with ``settings`` as
+    ``--set`` overrides, run from the repository root."""
     return [sys.executable, "-m", "zsb", "reproduce", "--benchmark", "sketchy_mini", "--data-root", DATA_ROOT,
-            "--results", str(results), "--run-id", split, "--stages", "01_data,02_knowledge,06_ablation",
+            "--results", str(results), "--run-id", run_id, "--stages", stages,
             *(f"--set={name}={str(value).lower() if isinstance(value, bool) else value}"
               for name, value in settings.items()),
             *([] if progress else ["--no-progress"])]
+
+
+def reproduce_command(results: Path, split: str, variants: str, progress: bool = False) -> list[str]:
+    """The ``zsb reproduce`` call of one step."""
+    return sketchy_mini_command(results, split, "01_data,02_knowledge,06_ablation",
+                                {"split": split, **BUDGET, "ablation_variants": variants}, progress)
 
 
 def step(results: Path, commit: bool, progress: bool) -> tuple[str, str, int] | None:

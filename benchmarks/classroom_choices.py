@@ -7,7 +7,7 @@ is trained with seed 0 on the seen classes less the validation ones, and is scor
 (``evaluate_on=validation``: 500 sketches x 500 photos). Its small files (config, metrics, training log, timing) are
 kept in ``results/sketchy_mini/classroom/run_files/<choice>/`` so that seeds can be added without retraining.
 
-    python benchmarks/classroom_choices.py --results /tmp/classroom [--only NAME ...]
+    python -m benchmarks.classroom_choices --results /tmp/classroom [--only NAME ...]   # from the repository root
     zsb compare results/sketchy_mini/classroom/run_files/* --output results/sketchy_mini/classroom/choices
 
 Images per class: ``max_per_class`` would also thin the validation and test galleries, so fewer images per class is
@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 from pathlib import Path
 
+from benchmarks.campaign import REPO, sketchy_mini_command
 from zsb.artifacts import copy_small_files
 
-REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = REPO / "results" / "sketchy_mini" / "classroom" / "run_files"
-DATA_ROOT = "../shared/data/sketchy-mini"
 COMMON = {"evaluate_on": "validation", "seed": 0, "eval_both_flips": False, "binary_bits": 0}
 """Every choice: validation classes, seed 0, the papers' protocol (no test-time flip), real-valued retrieval."""
 CHOICES: dict[str, dict[str, object]] = {
@@ -41,14 +39,6 @@ CHOICES: dict[str, dict[str, object]] = {
 80 training classes, so 63 batches see half the images of each class)."""
 
 
-def command(results: Path, name: str, changes: dict[str, object]) -> list[str]:
-    settings = {**COMMON, **changes}
-    return [sys.executable, "-m", "zsb", "reproduce", "--benchmark", "sketchy_mini", "--data-root", DATA_ROOT,
-            "--results", str(results), "--run-id", name, "--stages", "01_data,02_knowledge,03_train,04_evaluate",
-            "--no-progress", *(f"--set={key}={str(value).lower() if isinstance(value, bool) else value}"
-                               for key, value in settings.items())]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=Path, required=True, help="where the run folders (checkpoints) go")
@@ -56,7 +46,8 @@ def main() -> None:
     args = parser.parse_args()
     for name in args.only or CHOICES:
         print(f"classroom choice {name}: {CHOICES[name]}", flush=True)
-        subprocess.run(command(args.results, name, CHOICES[name]), cwd=REPO, check=True)
+        subprocess.run(sketchy_mini_command(args.results, name, "01_data,02_knowledge,03_train,04_evaluate",
+                                            {**COMMON, **CHOICES[name]}), cwd=REPO, check=True)
         copy_small_files(args.results / "sketchy_mini" / "runs" / name, PUBLISHED / name)
 
 

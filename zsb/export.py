@@ -105,10 +105,6 @@ class ExportedModel:
 # --- export ---
 
 
-STORED_DTYPES = {False: torch.float32, True: torch.float16}
-"""The dtype of the stored floating-point weights, by ``half``."""
-
-
 def export_run(run_dir: str | os.PathLike, dest: str | os.PathLike, force: bool = False, half: bool = False) -> Path:
     """Export the trained model of the finished run in ``run_dir`` to the folder ``dest`` (see the module doc);
     ``half`` stores the weights in float16."""
@@ -139,7 +135,7 @@ def export_run(run_dir: str | os.PathLike, dest: str | os.PathLike, force: bool 
     preprocessing = ExportPreprocessing(**asdict(BACKBONES[cfg.backbone].preprocessing), image_size=cfg.image_size,
                                         hflip=bool(cfg.eval_hflip))
     architecture = model.architecture()
-    stored = STORED_DTYPES[half]
+    stored = torch.float16 if half else torch.float32
     state = {name: (tensor.to(stored) if tensor.is_floating_point() else tensor).detach().cpu().contiguous()
              for name, tensor in model.state_dict().items()}
     weights = save(state, metadata={"format": EXPORT_FORMAT, "architecture": json.dumps(architecture, sort_keys=True)})
