@@ -6,7 +6,6 @@ sketchy-mini copy), a drawn sketch searched against the benchmark gallery with t
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -50,7 +49,8 @@ def test_fetch_train_and_search_a_drawn_sketch_from_a_fresh_folder(sketchy_mini_
     searched = zsb("search", "my_sketch.png", "--gallery", "benchmark", "--no-progress", cwd=home, env=env)
     ranked = pd.read_csv(home / "search_out" / "my_sketch_ranked.csv")
     assert ranked["rank"].tolist() == list(range(1, 11)) and ranked["similarity"].is_monotonic_decreasing
-    assert all(path.startswith(str(data / "photo")) and os.path.isfile(path) for path in ranked["path"])
+    found = [home / "search_out" / path for path in ranked["path"]]
+    assert all(path.resolve().is_relative_to((data / "photo").resolve()) and path.is_file() for path in found)
     assert "my_sketch_ranked.png" in searched.stdout
 
     zsb("reproduce", "--benchmark", "sketchy_mini", "--config", "configs/sketchy_mini_classroom.yaml",

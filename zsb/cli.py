@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Embed the sketches with the fine-tuned model of a finished run (preprocessed as its evaluation "
         "sketches) and rank the gallery by cosine similarity. The gallery's embeddings are kept in an index file "
         "and reused: a later search embeds only the photos added or changed since. Per query, QUERY_STEM_ranked.csv "
-        "(rank, path, similarity) and QUERY_STEM_ranked.png (the top photos) are written to --out.",
+        "(rank, path relative to the CSV's folder, similarity) and QUERY_STEM_ranked.png (the top photos) are "
+        "written to --out.",
     )
     sea.add_argument("queries", nargs="+", metavar="QUERY", help="sketch files: PNG or JPEG, any size, grayscale, RGB "
                      "or RGBA (transparent pixels become white)")

@@ -65,7 +65,9 @@ def rank_gallery(gallery: torch.Tensor, query: torch.Tensor, top: int) -> tuple[
 def write_results(results: pd.DataFrame, out_dir: str | os.PathLike) -> list[Path]:
     """For each query of :func:`search`'s ``results``, ``<stem>_ranked.csv`` (rank, path, similarity) and
     ``<stem>_ranked.png`` (the sketch and its ranked photos) in ``out_dir``; a name taken already (by an earlier
-    query, or by a query file itself) gets ``-2``, ``-3``, ... The files written."""
+    query, or by a query file itself) gets ``-2``, ``-3``, ... The CSV's paths are relative to its own folder, so it
+    names no machine's absolute paths and stays valid when that folder and the gallery move together. The files
+    written."""
     out, written = Path(out_dir), []
     taken = {Path(query).resolve() for query in results["query"].unique()}
     for query, rows in results.groupby("query", sort=False):
@@ -76,7 +78,17 @@ def write_results(results: pd.DataFrame, out_dir: str | os.PathLike) -> list[Pat
             name = f"{stem}-{copy}"
         files = [out / f"{name}.csv", out / f"{name}.png"]
         taken.update(file.resolve() for file in files)
-        atomic_write_text(files[0], rows[["rank", "path", "similarity"]].to_csv(index=False, float_format="%.6f"))
+        table = rows[["rank", "path", "similarity"]].assign(path=[relative_to(out, path) for path in rows["path"]])
+        atomic_write_text(files[0], table.to_csv(index=False, float_format="%.6f"))
         plt.close(plot_search(query, rows["path"].tolist(), rows["similarity"].tolist(), path=files[1]))
         written += files
     return written
+
+
+def relative_to(folder: Path, path: str) -> str:
+    """``path`` as seen from ``folder`` (POSIX separators), or as it is where no relative path exists (another
+    Windows drive)."""
+    try:
+        return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(folder))).as_posix()
+    except ValueError:
+        return path

@@ -1,13 +1,12 @@
 """Draw the README's query sketch by hand, in the notebook: mouse strokes on 07_search's drawing pad.
 
 Starts JupyterLab on 127.0.0.1 (random token) over a copy of notebooks/07_search.ipynb whose parameters name the
-run, opens it in headless Chromium driven by Playwright, runs every cell, draws STROKES on the canvas with mouse
+model, opens it in headless Chromium driven by Playwright, runs every cell, draws STROKES on the canvas with mouse
 events (press, move through the points, release), presses *search*, waits for the ranked photos, and copies the
 drawing the pad saved (black ink on white, 256 x 256) to SKETCH, with a screenshot if asked. The strokes were written
 once, as a person would draw a teapot, and not tuned to the results.
 
-    python results/sketchy_mini/search/draw_sketch.py results/sketchy_mini/runs/cfg-c356132e1a \\
-        results/sketchy_mini/search/teapot_drawn.png
+    python results/sketchy_mini/search/draw_sketch.py results/sketchy_mini/model results/sketchy_mini/search/teapot_drawn.png
 """
 
 from __future__ import annotations
@@ -48,7 +47,7 @@ STROKES = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("run_dir", type=Path, help="a finished run folder or a zsb export folder")
     parser.add_argument("sketch", type=Path, help="where to save the drawing (PNG)")
     parser.add_argument("--screenshot", type=Path, default=None)
     args = parser.parse_args()
@@ -58,7 +57,7 @@ def main() -> None:
         root.mkdir()
         nb = nbformat.read(REPO / "notebooks" / "07_search.ipynb", as_version=4)
         (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-        cell.source += f"\nrun_dir = {str(args.run_dir.resolve())!r}  # the published run\nprogress = False  # plain"
+        cell.source += f"\nrun_dir = {str(args.run_dir.resolve())!r}  # the model searched with\nprogress = False  # plain"
         nbformat.write(nb, root / "07_search.ipynb")
         env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
         with jupyter_lab(root, tmp, env, start_s=180) as address, sync_playwright() as playwright:
