@@ -242,3 +242,24 @@ def test_a_split_with_the_full_method_alone_is_tabulated(tmp_path):
     text, project = campaign.summaries(tmp_path)
     assert "| full | 0 | 0.3000 | 0.3000 | [0.250, 0.350] |  | 0.2000 |  | 100 |" in text.splitlines()
     assert "- `eccv21`, mAP@200 (VOC): the full method 0.3000 (1 seed), [0.250, 0.350]." in project
+
+
+def test_pairing_check_compares_results_and_losses_but_not_wall_times(tmp_path):
+    from benchmarks.campaign_pairing import compare
+
+    def run(name: str, loss: float, seconds: float, rows: str = "query,mAP@all\n0,0.25\n") -> Path:
+        variant = tmp_path / name / "ablation" / "full"
+        variant.mkdir(parents=True)
+        (variant / "per_query.csv").write_text(rows)
+        (variant / "train_log.jsonl").write_text(json.dumps({"epoch": 1, "loss/total": loss, "seconds": seconds}))
+        return tmp_path / name
+
+    old = run("old", 0.5, 100.0)
+    assert compare(old, run("slower", 0.5, 250.0)) == [("ablation/full/per_query.csv", True),
+                                                       ("ablation/full/train_log.jsonl", True)]
+    assert compare(old, run("loss", 0.5000001, 100.0))[1] == ("ablation/full/train_log.jsonl", False)
+    assert compare(old, run("metric", 0.5, 100.0, "query,mAP@all\n0,0.26\n"))[0] == ("ablation/full/per_query.csv",
+                                                                                       False)
+    missing = run("missing", 0.5, 100.0)
+    (missing / "ablation" / "full" / "per_query.csv").unlink()
+    assert ("ablation/full/per_query.csv", False) in compare(old, missing)
