@@ -21,7 +21,6 @@ deterministic per seed there, not across CPU kinds.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -29,6 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from zsb.trainlog import read_log
 
 from benchmarks.campaign import BUDGET, DATA_ROOT, REPO, SPLITS, sketchy_mini_command
 
@@ -43,7 +44,7 @@ TIMING = {"seconds", "images_per_second"}
 def train_at(commit: str, home: Path, split: str) -> Path:
     """Check out ``commit`` under ``home`` and run the short step there; the run folder."""
     checkout = home / commit
-    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-f", str(checkout), commit],
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(checkout), commit],
                    check=True, capture_output=True)
     results = home / f"results-{commit}"
     command = sketchy_mini_command(results, split, "01_data,02_knowledge,06_ablation",
@@ -57,8 +58,7 @@ def train_at(commit: str, home: Path, split: str) -> Path:
 
 
 def losses(log: Path) -> list[dict]:
-    return [{k: v for k, v in json.loads(line).items() if k not in TIMING}
-            for line in log.read_text().splitlines() if line.strip()]
+    return [{k: v for k, v in record.items() if k not in TIMING} for record in read_log(log)]
 
 
 def compare(old: Path, new: Path) -> list[tuple[str, bool]]:
@@ -96,16 +96,14 @@ def main() -> int:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(home / commit)],
                            capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
+    agreed = []
     for old, found in verdicts.items():
         for name, same in found:
             print(f"{old}: {'identical' if same else 'DIFFERENT'}  {name}")
-        print(f"{old} and {commits[-1]}: {'the same' if all_same(found) else 'NOT the same'} on {len(found)} files "
+        agreed.append(bool(found) and all(same for _, same in found))
+        print(f"{old} and {commits[-1]}: {'the same' if agreed[-1] else 'NOT the same'} on {len(found)} files "
               f"({args.split}, {SHORT['epochs']} epoch, {SHORT['max_seen_classes']} seen classes)")
-    return 0 if all(map(all_same, verdicts.values())) else 1
-
-
-def all_same(found: list[tuple[str, bool]]) -> bool:
-    return bool(found) and all(same for _, same in found)
+    return 0 if all(agreed) else 1
 
 
 if __name__ == "__main__":

@@ -78,17 +78,16 @@ def write_results(results: pd.DataFrame, out_dir: str | os.PathLike) -> list[Pat
             name = f"{stem}-{copy}"
         files = [out / f"{name}.csv", out / f"{name}.png"]
         taken.update(file.resolve() for file in files)
-        table = rows[["rank", "path", "similarity"]].assign(path=[relative_to(out, path) for path in rows["path"]])
+        table = rows[["rank", "path", "similarity"]].assign(path=[_seen_from(out, path) for path in rows["path"]])
         atomic_write_text(files[0], table.to_csv(index=False, float_format="%.6f"))
         plt.close(plot_search(query, rows["path"].tolist(), rows["similarity"].tolist(), path=files[1]))
         written += files
     return written
 
 
-def relative_to(folder: Path, path: str) -> str:
-    """``path`` as seen from ``folder`` (POSIX separators), or as it is where no relative path exists (another
-    Windows drive)."""
+def _seen_from(folder: Path, path: str) -> str:
+    """``path`` relative to ``folder`` (POSIX separators), or as it is where none exists (another Windows drive)."""
     try:
-        return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(folder))).as_posix()
+        return Path(os.path.relpath(path, folder)).as_posix()
     except ValueError:
         return path
