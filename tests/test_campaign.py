@@ -211,6 +211,20 @@ def test_the_committed_readmes_hold_the_summary_of_the_committed_runs():
             f"{readme} is stale: run `python benchmarks/campaign.py summary --write`"
 
 
+def test_the_pooled_table_names_the_seed_pairs_each_split_contributes():
+    """The stratified pooled estimate uses each split's own seed pairs, which differ while the design is unbalanced."""
+    from zsb.report.claims import SPLITS, judge, pooled_table
+
+    judgement = judge(SCRIPT.parents[1] / campaign.PUBLISHED)
+    rows = pooled_table(judgement).splitlines()
+    assert f"| seed pairs ({', '.join(SPLITS)}) |" in rows[0]
+    assert judgement.pooled
+    for pooled in judgement.pooled:
+        pairs = ", ".join(str(len(judgement.find(split, pooled.variant).seeds)) for split in SPLITS)
+        row = next(row for row in rows if f"| {pooled.variant} |" in row)
+        assert f"| {pooled.variant} | {pairs} |" in row
+
+
 def test_a_runs_commit_is_named_by_the_last_commit_that_changed_zsb():
     repo = SCRIPT.parents[1]
 
