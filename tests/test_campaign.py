@@ -183,6 +183,13 @@ def test_a_complete_campaign_says_so_and_lists_nothing_left_to_train(tmp_path):
     assert f"campaign, complete, all {len(campaign.PLAN)} planned runs;" in project
 
 
+def test_what_is_left_to_train_names_one_seed_in_the_singular():
+    split = campaign.SPLITS[0]
+    done = {run for run in campaign.PLAN if run[0] == split and not (run[1] == "full" and run[2] >= 3)}
+    assert summary.still_to_train(campaign.CAMPAIGN, split, done) == "full (seeds 3, 4)"
+    assert summary.still_to_train(campaign.CAMPAIGN, split, done | {(split, "full", 3)}) == "full (seed 4)"
+
+
 def test_the_summary_is_written_between_the_markers_and_nowhere_else(tmp_path):
     readme = tmp_path / "README.md"
     start, end = campaign.MARKERS

@@ -129,10 +129,11 @@ def split_summary(published: Path, split: str, table, done: set[tuple[str, str, 
 
 
 def still_to_train(plan: Campaign, split: str, done: set[tuple[str, str, int]]) -> str:
-    """The planned runs of ``split`` not done yet: ``"online_teacher (seeds 0, 1, 2); frozen (seeds 0)"``."""
+    """The planned runs of ``split`` not done yet: ``"online_teacher (seeds 0, 1, 2); frozen (seed 0)"``."""
     left = {variant: [s for sp, v, s in plan.runs if (sp, v) == (split, variant) and (sp, v, s) not in done]
             for variant in plan.variants}
-    return "; ".join(f"{variant} (seeds {', '.join(map(str, seeds))})" for variant, seeds in left.items() if seeds)
+    return "; ".join(f"{variant} (seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))})"
+                     for variant, seeds in left.items() if seeds)
 
 
 def summaries(plan: Campaign, published: Path, judgement=None, by_class=None) -> tuple[str, str]:
