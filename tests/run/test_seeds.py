@@ -203,6 +203,27 @@ def test_a_reused_run_keeps_the_environment_that_trained_it(seeded, tmp_path, mo
     assert environment(restored_dir) == elsewhere
 
 
+def test_tabulating_more_variants_leaves_the_seed_and_variant_config_files_unchanged(seeded):
+    """Each seed and variant folder records the parameters of its own model: a campaign step that asks for one more
+    variant or seed rewrites the run's config.json and leaves theirs byte for byte (no variant list copied into
+    each)."""
+    run, _, _, _ = seeded
+    existing = [(seed, name) for name, seeds in run.cfg.variant_seeds.items() for seed in seeds]
+    derived = {run.for_seed(seed).variant(name).folder.config_path for seed, name in existing}
+    derived |= {run.for_seed(seed).folder.config_path for seed in run.cfg.seed_list}
+    derived.discard(run.folder.config_path)
+    assert len(derived) >= 3  # seeds/1 and the no_knowledge and frozen folders
+    before = {path: path.read_bytes() for path in derived}
+    grown = Run(run.dir, run.cfg.replace(seeds="0,1,2", ablation_variants="full,no_knowledge,frozen,triplet:1"))
+    grown.folder.write_config(grown.cfg)
+    for seed, name in existing:
+        grown.for_seed(seed).variant(name)
+    assert {path: path.read_bytes() for path in derived} == before
+    assert all(json.loads(before[path])["parameters"]["ablation_variants"] == "" for path in derived)
+    assert json.loads(grown.folder.config_path.read_text())["parameters"]["ablation_variants"].endswith("triplet:1")
+    run.folder.write_config(run.cfg)  # the fixture's own parameters again, for the tests that follow
+
+
 def test_the_recorded_environment_is_what_config_json_holds_beside_the_parameters(tmp_path):
     """RunFolder.recorded_environment: config.json without its parameters; {} for a folder with none or a broken one."""
     folder = artifacts.RunFolder(tmp_path / "run")

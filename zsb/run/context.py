@@ -64,13 +64,20 @@ class Run:
     def dir(self) -> Path:
         return self.folder.dir
 
+    def derived_config(self, **changes: Any) -> RunConfig:
+        """The parameters of a run derived from this one (a further seed, an ablation variant) with ``changes``: it
+        trains and evaluates one model, so it lists no seeds or ablation variants of its own (its ``config.json``
+        stays the same however many this run tabulates) and fits no binary codes (the ablation compares real-valued
+        retrieval; the codes are of the first seed's model only)."""
+        return self.cfg.replace(seeds="", ablation_variants="", binary_bits=0, **changes)
+
     def variant(self, name: str) -> "Run":
         """Ablation variant ``name``: the full method with :data:`ABLATION_VARIANTS` changes and ``ablation_epochs``
         epochs, in ``ablation/<name>/``. A variant whose features would equal this run's is this run. The variant
         reads this run's manifest and class knowledge when it would make the same ones (every variant does today)."""
         changes = dict(ABLATION_VARIANTS[name])
         changes.setdefault("epochs", self.cfg.ablation_epochs or self.cfg.epochs)
-        cfg = self.cfg.replace(seeds="", binary_bits=0, **changes)  # the ablation compares real-valued retrieval
+        cfg = self.derived_config(**changes)
         if cfg.settings("features") == self.cfg.settings("features"):
             return self
         shared = cfg.settings("knowledge") == self.cfg.settings("knowledge")
@@ -83,7 +90,7 @@ class Run:
         reads this run's manifest and class knowledge: the seed changes training only)."""
         if seed == self.cfg.seed:
             return self
-        cfg = self.cfg.replace(seeds="", seed=seed, binary_bits=0)  # binary codes: of the first seed's model only
+        cfg = self.derived_config(seed=seed)
         run = Run(self.folder.seed(seed), cfg)
         run.folder.write_config(cfg)
         return run
