@@ -117,3 +117,11 @@ def test_epoch_counts_are_worded_in_the_singular_for_one():
     from zsb.report.publish import epochs_text
 
     assert [epochs_text(n) for n in (1, 2, 6)] == ["1 epoch", "2 epochs", "6 epochs"]
+
+
+def test_seeds_are_named_in_the_singular_for_one_seed():
+    from zsb.report.publish import seeds_text
+
+    assert seeds_text([0]) == "seed 0"
+    assert seeds_text([0, 1, 2]) == "seeds 0, 1, 2"
+    assert seeds_text((3, 4), separator=",") == "seeds 3,4"

@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
 from zsb.artifacts import RunFolder
 from zsb.errors import ZSBError
@@ -240,13 +241,18 @@ def epochs_text(count: int) -> str:
     return f"{count} epoch{'' if count == 1 else 's'}"
 
 
+def seeds_text(seeds: Sequence[int], separator: str = ", ") -> str:
+    """``"seed 0"``, ``"seeds 0, 1, 2"`` (``separator`` between the seeds)."""
+    return f"seed{'s' if len(seeds) > 1 else ''} {separator.join(map(str, seeds))}"
+
+
 def headline_rows(model: str, metrics: dict, seeds: dict | None, protocol: list[str]) -> list[dict]:
     """The fine-tuned model's rows of the README table: the mean ± sd over seeds (or the one seed's value) and
     the 95% bootstrap intervals over queries and over classes (pooled over seeds)."""
     if seeds is not None:
         entries = seeds["metrics"]
         several = len(seeds["seeds"]) > 1
-        label = f"{model}, seed{'s' if several else ''} {','.join(map(str, seeds['seeds']))}"
+        label = f"{model}, {seeds_text(seeds['seeds'], separator=',')}"
         value_row = {"model": f"{label}: mean ± sd" if several else label,
                      **{m: format_mean_sd(e["mean"], e["sd"]) for m, e in entries.items()}}
         intervals = {m: e["interval"] for m, e in entries.items()}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zsb.report.claims import run_folder
+from zsb.report.publish import seeds_text
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 """The git checkout this zsb runs from: where the commits that recorded the runs are looked up."""
@@ -132,7 +133,7 @@ def still_to_train(plan: Campaign, split: str, done: set[tuple[str, str, int]]) 
     """The planned runs of ``split`` not done yet: ``"online_teacher (seeds 0, 1, 2); frozen (seed 0)"``."""
     left = {variant: [s for sp, v, s in plan.runs if (sp, v) == (split, variant) and (sp, v, s) not in done]
             for variant in plan.variants}
-    return "; ".join(f"{variant} (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
+    return "; ".join(f"{variant} ({seeds_text(seeds)})"
                      for variant, seeds in left.items() if seeds)
 
 
